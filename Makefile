@@ -1,0 +1,57 @@
+# The user's interface to Spillway. Every target installs what is missing first
+# (scripts/setup.sh, apt-get on Debian 12), so each works on a fresh machine.
+.PHONY: all setup build test unit asan tsan fuzz fuzz-run bench clean
+
+CMAKE_FLAGS ?=
+FUZZ_SECONDS ?= 60
+JOBS ?= $(shell nproc)
+
+all: build
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	@cmake -S . -B build -G Ninja $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build -j $(JOBS)
+
+# Every test: unit and integration tests under ctest, then the parser fuzzer for
+# FUZZ_SECONDS when clang is installed.
+test: build
+	@ctest --test-dir build --output-on-failure -j $(JOBS)
+	@if command -v clang++ >/dev/null; then $(MAKE) --no-print-directory fuzz-run; \
+	 else echo "fuzz: clang not installed, skipped"; fi
+
+asan: setup
+	@cmake -S . -B build-asan -G Ninja -DSPILLWAY_SANITIZE=address $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir build-asan --output-on-failure -j $(JOBS)
+
+tsan: setup
+	@cmake -S . -B build-tsan -G Ninja -DSPILLWAY_SANITIZE=thread $(CMAKE_FLAGS) >/dev/null
+	@cmake --build build-tsan -j $(JOBS)
+	@TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j $(JOBS)
+
+fuzz: setup
+	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DSPILLWAY_FUZZ=ON \
+	  -DSPILLWAY_SANITIZE=address -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+
+# Runs each fuzzer for FUZZ_SECONDS from its committed seed corpus; new inputs go to
+# a scratch corpus so the committed one stays small.
+fuzz-run: fuzz
+	@for f in build-fuzz/tests/fuzz/*_fuzzer; do \
+	  name=$$(basename $$f); corpus=build-fuzz/corpus/$$name; mkdir -p $$corpus; \
+	  echo "fuzz: $$name for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $$corpus tests/fuzz/corpus/$$name 2>build-fuzz/$$name.log \
+	    || { tail -50 build-fuzz/$$name.log; exit 1; }; \
+	  grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' build-fuzz/$$name.log; \
+	done
+
+bench: build
+	@bash bench/run.sh build
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make bench`: runs every Google Benchmark binary (medians of 5 repetitions, JSON
+# kept in BUILD/bench-results/) and prints throughput and the ratios the targets are
+# stated in. Usage: bench/run.sh BUILD_DIR
+set -euo pipefail
+build=${1:-build}
+here=$(cd "$(dirname "$0")" && pwd)
+out=$build/bench-results
+mkdir -p "$out"
+reps=${BENCH_REPETITIONS:-5}
+
+for bin in "$build"/bench/*_bench; do
+  name=$(basename "$bin")
+  echo "== $name (median of $reps)" >&2
+  "$bin" --benchmark_repetitions="$reps" --benchmark_report_aggregates_only=true \
+    --benchmark_format=json --benchmark_out="$out/$name.json" \
+    --benchmark_out_format=json >/dev/null
+done
+/usr/bin/python3 "$here/report.py" "$out"/*.json

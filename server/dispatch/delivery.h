@@ -1,0 +1,77 @@
+// Delivery: one consumer's handle on one attempt at delivering one upload. It is how a
+// consumer pulls the upload's events (upload_event.h) and answers it.
+//
+// Pull-driven, one event at a time: the consumer calls Next() and gets exactly one
+// event through its callback; it asks for the next only when done with the previous
+// one (a gRPC consumer: after the previous write completed). That is the whole of
+// backpressure: in stream mode, bytes stop being read from the uploader while the
+// consumer does not ask (h2o's write/proceed).
+//
+// Answering: Reply() once, at any time, possibly early (after RequestStarted, say);
+// the server then stops delivering the upload and answers the uploader. Fail() says the
+// consumer broke (its gRPC stream died, its disk failed) before replying: a buffered
+// upload is redelivered to another consumer with attempt + 1 (up to
+// MAX_DELIVERY_ATTEMPTS, then 502); a streamed one ends with 502. Destroying the
+// Delivery without Reply() or Fail() counts as Fail(). After Reply() or Fail(), Next()
+// must not be called; the consumer is free for its next upload from that moment.
+// Reply() and Fail() release the upload's bytes at once (views from earlier events
+// become invalid), so that temp files are gone before the uploader sees the answer.
+// They may be called while a Next() is outstanding (stream mode, waiting for bytes):
+// its callback then runs, with RequestAborted, before they return.
+//
+// Ownership: the consumer owns its Delivery (std::unique_ptr) from Consumer::Start()
+// until it lets go. Holding it keeps the upload's bytes (and temp files) alive; once
+// it is answered and released they go away.
+//
+// Threading: all methods are thread-safe and may be called from any thread, but calls
+// on one Delivery must not overlap (one Next() outstanding at a time; Reply() or
+// Fail() may come while it is outstanding, once the Next() call returned). The Next()
+// callback runs exactly once, either inline (buffered uploads: the bytes are read on
+// the calling thread, which is where disk reads belong) or later on another thread
+// (stream mode: when the bytes arrive). Do not call Next() from inside its callback;
+// call it when the event has been handed on. The callback must not block.
+#ifndef SPILLWAY_SERVER_DISPATCH_DELIVERY_H_
+#define SPILLWAY_SERVER_DISPATCH_DELIVERY_H_
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "server/dispatch/consumer_reply.h"
+#include "server/dispatch/upload_event.h"
+
+namespace spillway {
+
+class Delivery {
+ public:
+  // Receives the next event, or an error when there is none to give: Next() after
+  // the last event (kFailedPrecondition), or the bytes could not be read (kDataLoss,
+  // kInternal); on an error the consumer should Fail().
+  using NextCallback = absl::AnyInvocable<void(absl::StatusOr<UploadEvent>) &&>;
+
+  virtual ~Delivery() = default;
+
+  // The upload's unique id (the same in every attempt's RequestStarted).
+  virtual std::string_view upload_id() const = 0;
+
+  // Requests the next event. REQUIRES: no other Next() outstanding; no Reply()/Fail()
+  // yet.
+  virtual void Next(NextCallback callback) = 0;
+
+  // Answers the upload. A status outside 200..599 is not a valid HTTP answer and is
+  // turned into a 502. Ignored when the upload was already answered (it timed out, or
+  // the uploader went away).
+  virtual void Reply(ConsumerReply reply) = 0;
+
+  // The consumer cannot finish this upload. `why` is logged and, for the final
+  // attempt, named in the 502.
+  virtual void Fail(absl::Status why) = 0;
+};
+
+// Convenience for consumers that run on their own thread (the built-in sinks): waits
+// for the next event. Must not be called on a thread that the event depends on (an
+// event loop thread).
+absl::StatusOr<UploadEvent> NextEventBlocking(Delivery& delivery);
+
+}  // namespace spillway
+
+#endif  // SPILLWAY_SERVER_DISPATCH_DELIVERY_H_

@@ -1,0 +1,42 @@
+#include "server/dispatch/receipt.h"
+
+#include "absl/strings/str_cat.h"
+#include "server/dispatch/json_escape.h"
+
+namespace spillway {
+
+std::string Receipt::ToJson() const {
+  std::string out = "{\"upload_id\":";
+  AppendJsonString(upload_id, &out);
+  absl::StrAppend(&out, ",\"total_bytes\":", total_bytes, ",\"fields\":[");
+  for (size_t i = 0; i < fields.size(); ++i) {
+    out.append(i == 0 ? "{\"name\":" : ",{\"name\":");
+    AppendJsonString(fields[i].first, &out);
+    out.append(",\"value\":");
+    AppendJsonString(fields[i].second, &out);
+    out.push_back('}');
+  }
+  out.append("],\"files\":[");
+  for (size_t i = 0; i < files.size(); ++i) {
+    const FileReceipt& file = files[i];
+    out.append(i == 0 ? "{\"field_name\":" : ",{\"field_name\":");
+    AppendJsonString(file.field_name, &out);
+    out.append(",\"filename\":");
+    AppendJsonString(file.filename, &out);
+    out.append(",\"content_type\":");
+    AppendJsonString(file.content_type, &out);
+    absl::StrAppend(&out, ",\"size\":", file.size, ",\"sha256\":");
+    AppendJsonString(file.sha256, &out);
+    out.append(",\"mode\":");
+    AppendJsonString(UploadModeName(file.mode), &out);
+    if (file.stored_name.has_value()) {
+      out.append(",\"stored_name\":");
+      AppendJsonString(*file.stored_name, &out);
+    }
+    out.push_back('}');
+  }
+  out.append("]}\n");
+  return out;
+}
+
+}  // namespace spillway

@@ -1,0 +1,51 @@
+// Sink: where a built-in consumer (DESIGN.md §3: `--sink=dir:PATH`, `--sink=discard`)
+// puts the files of the uploads it takes. The event handling, SHA-256 and receipt are
+// the same for every sink (sink_runner.h); a Sink only says what happens to a file's
+// bytes.
+//
+// Ownership: one Sink is shared (std::shared_ptr) by the SINK_WORKERS workers of a
+// SinkPool; each SinkFile belongs to the worker writing it.
+// Threading: Sink methods are thread-safe (they touch only immutable state and the
+// file system); a SinkFile is used by one thread.
+#ifndef SPILLWAY_SERVER_DISPATCH_SINK_H_
+#define SPILLWAY_SERVER_DISPATCH_SINK_H_
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace spillway {
+
+// One file on its way into a sink. Destroying it before Commit() leaves nothing
+// behind (a dir: sink removes its partial file).
+class SinkFile {
+ public:
+  virtual ~SinkFile() = default;
+  virtual absl::Status Write(std::string_view data) = 0;
+  // Makes the file visible; returns the stored name, or nullopt for sinks that
+  // store nothing.
+  virtual absl::StatusOr<std::optional<std::string>> Commit() = 0;
+};
+
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  // "dir" or "discard": the consumer name seen in logs and metrics.
+  virtual std::string_view name() const = 0;
+  // The status of a successful reply: 201 when something was created, else 200.
+  virtual int success_status() const = 0;
+  // The `index`th file (0-based) of upload `upload_id`; `filename` is the uploader's,
+  // to be sanitized before any use on disk.
+  virtual absl::StatusOr<std::unique_ptr<SinkFile>> NewFile(std::string_view upload_id,
+                                                            size_t index,
+                                                            std::string_view filename) = 0;
+};
+
+}  // namespace spillway
+
+#endif  // SPILLWAY_SERVER_DISPATCH_SINK_H_

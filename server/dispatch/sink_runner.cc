@@ -1,0 +1,111 @@
+#include "server/dispatch/sink_runner.h"
+
+#include <memory>
+#include <utility>
+#include <variant>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/string_view_compat.h"
+#include "server/dispatch/receipt.h"
+#include "server/upload/checksum.h"
+
+namespace spillway {
+namespace {
+
+// Per-delivery state; one event at a time.
+class SinkSession {
+ public:
+  SinkSession(Sink& sink, Delivery& delivery) : sink_(sink), delivery_(delivery) {}
+
+  // Returns false once the delivery is over.
+  bool Handle(const UploadEvent& event) { return std::visit(*this, event); }
+
+  bool operator()(const RequestStartedEvent& event) {
+    receipt_.upload_id = std::string(event.upload_id);
+    return true;
+  }
+  bool operator()(const FieldEvent& event) {
+    receipt_.fields.emplace_back(std::string(event.name), std::string(event.value));
+    return true;
+  }
+  bool operator()(const FileStartedEvent& event) {
+    current_ = FileReceipt{};
+    current_.field_name = std::string(event.field_name);
+    current_.filename = std::string(event.filename);
+    current_.content_type = std::string(event.content_type);
+    current_.mode = event.mode;
+    sha256_ = Checksum::Create(ChecksumKind::kSha256);
+    absl::StatusOr<std::unique_ptr<SinkFile>> file =
+        sink_.NewFile(receipt_.upload_id, receipt_.files.size(), event.filename);
+    if (!file.ok()) return ReplyError(file.status());
+    file_ = *std::move(file);
+    if (event.path_only) {
+      // Never asked for: sinks register without paths_only.
+      return ReplyError(absl::InternalError("sink got a file by path only"));
+    }
+    return true;
+  }
+  bool operator()(const ChunkEvent& event) {
+    sha256_.Update(event.data);
+    current_.size += event.data.size();
+    if (absl::Status status = file_->Write(event.data); !status.ok()) {
+      return ReplyError(status);
+    }
+    return true;
+  }
+  bool operator()(const FileFinishedEvent& event) {
+    absl::StatusOr<std::optional<std::string>> stored = file_->Commit();
+    file_.reset();
+    if (!stored.ok()) return ReplyError(stored.status());
+    current_.stored_name = *std::move(stored);
+    current_.sha256 = sha256_.FinishHex();
+    receipt_.files.push_back(std::move(current_));
+    return true;
+  }
+  bool operator()(const RequestFinishedEvent& event) {
+    receipt_.total_bytes = event.total_bytes;
+    ConsumerReply reply;
+    reply.status = sink_.success_status();
+    reply.headers.emplace_back("content-type", "application/json");
+    reply.body = receipt_.ToJson();
+    delivery_.Reply(std::move(reply));
+    return false;
+  }
+  bool operator()(const RequestAbortedEvent&) {
+    // Nobody waits for an answer; the partial file goes with file_.
+    delivery_.Fail(absl::CancelledError("upload aborted"));
+    return false;
+  }
+
+ private:
+  bool ReplyError(const absl::Status& status) {
+    const int http_status =
+        status.code() == absl::StatusCode::kResourceExhausted ? 507 : 500;
+    delivery_.Reply(ConsumerReply::JsonError(
+        http_status, absl::StrCat(AbslView(sink_.name()), " sink: ", status.message())));
+    return false;
+  }
+
+  Sink& sink_;
+  Delivery& delivery_;
+  Receipt receipt_;
+  FileReceipt current_;
+  Checksum sha256_ = Checksum::Create(ChecksumKind::kNone);
+  std::unique_ptr<SinkFile> file_;
+};
+
+}  // namespace
+
+void RunSinkDelivery(Sink& sink, Delivery& delivery) {
+  SinkSession session(sink, delivery);
+  for (;;) {
+    absl::StatusOr<UploadEvent> event = NextEventBlocking(delivery);
+    if (!event.ok()) {
+      delivery.Fail(event.status());
+      return;
+    }
+    if (!session.Handle(*event)) return;
+  }
+}
+
+}  // namespace spillway

@@ -1,0 +1,56 @@
+#include "server/dispatch/sink_worker.h"
+
+#include <utility>
+
+#include "server/dispatch/sink_runner.h"
+
+namespace spillway {
+
+SinkWorker::SinkWorker(std::shared_ptr<Sink> sink) : sink_(std::move(sink)) {
+  thread_ = std::thread([this] { Run(); });
+}
+
+SinkWorker::~SinkWorker() { Stop(); }
+
+void SinkWorker::Start(std::unique_ptr<Delivery> delivery) {
+  std::unique_ptr<Delivery> refused;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_ || mailbox_ != nullptr) {
+      refused = std::move(delivery);  // released below, unlocked: it is redelivered
+    } else {
+      mailbox_ = std::move(delivery);
+    }
+  }
+}
+
+void SinkWorker::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void SinkWorker::Run() {
+  for (;;) {
+    std::unique_ptr<Delivery> delivery;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](SinkWorker* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
+            return self->stopping_ || self->mailbox_ != nullptr;
+          },
+          this));
+      if (stopping_) break;
+      delivery = std::move(mailbox_);
+    }
+    RunSinkDelivery(*sink_, *delivery);
+  }
+  // A delivery that came in as we stopped is released here, so it is redelivered.
+  std::unique_ptr<Delivery> leftover;
+  absl::MutexLock lock(&mu_);
+  leftover = std::move(mailbox_);
+}
+
+}  // namespace spillway

@@ -1,0 +1,48 @@
+// SinkWorker: one built-in sink consumer: a Consumer with its own thread that runs
+// each upload it is given through RunSinkDelivery(). A SinkPool runs SINK_WORKERS of
+// them over one shared Sink, so the sinks are ordinary consumers of the dispatcher.
+//
+// Hand-off: Start() (any thread) puts the delivery into a one-slot mailbox guarded by
+// mu_ and wakes the worker thread, which takes it and handles it without the lock.
+// The dispatcher never gives a consumer a second upload before the first is answered,
+// so the slot never holds more than one.
+//
+// Ownership: shared by the SinkPool and the dispatcher's registry (shared_ptr);
+// shares the Sink. Stop() (or destruction) ends the thread after the current upload;
+// a delivery arriving afterwards is let go, which redelivers it.
+// Threading: Start() and Stop() are thread-safe.
+#ifndef SPILLWAY_SERVER_DISPATCH_SINK_WORKER_H_
+#define SPILLWAY_SERVER_DISPATCH_SINK_WORKER_H_
+
+#include <memory>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "server/dispatch/consumer.h"
+#include "server/dispatch/sink.h"
+
+namespace spillway {
+
+class SinkWorker final : public Consumer {
+ public:
+  explicit SinkWorker(std::shared_ptr<Sink> sink);
+  ~SinkWorker() override;
+
+  void Start(std::unique_ptr<Delivery> delivery) override;
+  // Idempotent; joins the thread. Must not be called from the worker thread.
+  void Stop();
+
+ private:
+  void Run();
+
+  const std::shared_ptr<Sink> sink_;
+  absl::Mutex mu_;
+  std::unique_ptr<Delivery> mailbox_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace spillway
+
+#endif  // SPILLWAY_SERVER_DISPATCH_SINK_WORKER_H_

@@ -1,0 +1,322 @@
+#include "server/dispatch/stream_upload_source.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
+#include "server/common/string_view_compat.h"
+#include "server/upload/multipart_error.h"
+
+namespace spillway {
+
+// An UploadEvent that owns its bytes, as it waits in the queue.
+struct StreamUploadSource::Event {
+  enum class Kind { kNone, kField, kFileStarted, kChunk, kFileFinished, kFinished,
+                    kAborted };
+  Kind kind = Kind::kNone;
+  std::string a, b, c;  // see View()
+  std::optional<uint64_t> size;
+  uint64_t number = 0;  // chunk offset, file size or total bytes
+  ChecksumKind checksum_kind = ChecksumKind::kNone;
+
+  size_t bytes() const { return a.size() + b.size() + c.size(); }
+  bool last() const { return kind == Kind::kFinished || kind == Kind::kAborted; }
+
+  UploadEvent View() const {
+    switch (kind) {
+      case Kind::kField:
+        return FieldEvent{a, b};
+      case Kind::kFileStarted: {
+        FileStartedEvent event;
+        event.field_name = a;
+        event.filename = b;
+        event.content_type = c;
+        event.size = size;
+        event.in_memory = false;
+        event.mode = UploadMode::kStream;
+        return event;
+      }
+      case Kind::kChunk:
+        return ChunkEvent{a, number};
+      case Kind::kFileFinished:
+        return FileFinishedEvent{number, checksum_kind, a};
+      case Kind::kFinished:
+        return RequestFinishedEvent{number};
+      case Kind::kNone:
+      case Kind::kAborted:
+        break;
+    }
+    return RequestAbortedEvent{a};
+  }
+};
+
+class StreamUploadSource::Cursor final : public EventCursor {
+ public:
+  explicit Cursor(std::shared_ptr<StreamUploadSource> source)
+      : source_(std::move(source)) {}
+  ~Cursor() override {
+    // A consumer that lets go while waiting gets no callback afterwards, unless the
+    // producer had already taken it (then it runs once more, on the producer's thread).
+    absl::MutexLock lock(&source_->mu_);
+    source_->pending_ = nullptr;
+  }
+  void Next(Delivery::NextCallback callback) override {
+    source_->CursorNext(std::move(callback));
+  }
+
+ private:
+  const std::shared_ptr<StreamUploadSource> source_;
+};
+
+absl::StatusOr<std::shared_ptr<StreamUploadSource>> StreamUploadSource::Create(
+    RequestInfo request, const StreamUploadOptions& options, StreamFlow* flow) {
+  std::optional<std::string> boundary;
+  absl::StatusOr<std::string> parsed =
+      MultipartParser::BoundaryFromContentType(request.content_type);
+  if (parsed.ok()) {
+    boundary = *std::move(parsed);
+  } else if (GetMultipartError(parsed.status()) !=
+             MultipartError::kNotMultipartFormData) {
+    return parsed.status();
+  }
+  return std::shared_ptr<StreamUploadSource>(
+      new StreamUploadSource(std::move(request), options, flow, std::move(boundary)));
+}
+
+StreamUploadSource::StreamUploadSource(RequestInfo request,
+                                       const StreamUploadOptions& options,
+                                       StreamFlow* flow,
+                                       std::optional<std::string> boundary)
+    : request_(std::move(request)),
+      options_(options),
+      flow_(flow),
+      current_(std::make_unique<Event>()) {
+  if (boundary.has_value()) {
+    parser_.emplace(*boundary, options_.multipart,
+                    static_cast<MultipartParser::Handler*>(this));
+  }
+}
+
+StreamUploadSource::~StreamUploadSource() = default;
+
+std::unique_ptr<EventCursor> StreamUploadSource::OpenCursor(const CursorOptions&) {
+  // One cursor per attempt, and a source that is not replayable gets one attempt; the
+  // chunk size was fixed at creation.
+  return std::make_unique<Cursor>(shared_from_this());
+}
+
+void StreamUploadSource::Detach() {
+  absl::MutexLock lock(&mu_);
+  flow_ = nullptr;
+}
+
+size_t StreamUploadSource::queued_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return queued_bytes_;
+}
+
+void StreamUploadSource::Abort(std::string_view reason) {
+  Delivery::NextCallback callback;
+  {
+    absl::MutexLock lock(&mu_);
+    if (abort_reason_.has_value()) return;
+    abort_reason_ = std::string(reason);
+    // Nobody will read them: free the chunks now. The body is not resumed: whoever
+    // aborted is answering the uploader, which ends the body anyway.
+    queue_.clear();
+    queued_bytes_ = 0;
+    if (pending_ == nullptr) return;
+    callback = std::move(pending_);
+    pending_ = nullptr;
+    *current_ = Event{Event::Kind::kAborted, *abort_reason_, "", "", {}, 0, {}};
+  }
+  std::move(callback)(current_->View());
+}
+
+void StreamUploadSource::CursorNext(Delivery::NextCallback callback) {
+  bool after_last = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (current_->last()) {
+      after_last = true;
+    } else if (abort_reason_.has_value()) {
+      *current_ = Event{Event::Kind::kAborted, *abort_reason_, "", "", {}, 0, {}};
+    } else if (!queue_.empty()) {
+      *current_ = std::move(queue_.front());
+      queue_.pop_front();
+      queued_bytes_ -= current_->bytes();
+      if (paused_ && queued_bytes_ <= low_watermark()) {
+        paused_ = false;
+        // Under mu_ so that it cannot race Detach(); Resume() only posts.
+        if (flow_ != nullptr) flow_->Resume();
+      }
+    } else {
+      pending_ = std::move(callback);
+      return;
+    }
+  }
+  if (after_last) {
+    std::move(callback)(absl::FailedPreconditionError("Next() after the last event"));
+    return;
+  }
+  // current_ is only rewritten by the next Next(), which the consumer has not made.
+  std::move(callback)(current_->View());
+}
+
+void StreamUploadSource::Push(Event event) {
+  Delivery::NextCallback callback;
+  {
+    absl::MutexLock lock(&mu_);
+    if (abort_reason_.has_value()) return;
+    if (pending_ != nullptr) {
+      // The consumer is waiting: hand the event over directly.
+      callback = std::move(pending_);
+      pending_ = nullptr;
+      *current_ = std::move(event);
+    } else {
+      queued_bytes_ += event.bytes();
+      queue_.push_back(std::move(event));
+      if (!paused_ && queued_bytes_ >= high_watermark()) {
+        paused_ = true;
+        if (flow_ != nullptr) flow_->Pause();
+      }
+      return;
+    }
+  }
+  std::move(callback)(current_->View());
+}
+
+absl::Status StreamUploadSource::FailProducer(absl::Status status) {
+  producer_status_ = status;
+  Abort(StdView(status.message()));
+  return status;
+}
+
+absl::Status StreamUploadSource::Feed(std::string_view data) {
+  RETURN_IF_ERROR(producer_status_);
+  total_bytes_ += data.size();
+  absl::Status status;
+  if (parser_.has_value()) {
+    status = parser_->Feed(data);
+  } else {
+    if (!raw_started_) {
+      raw_started_ = true;
+      BeginFile("", "", request_.content_type, request_.content_length);
+    }
+    status = FileData(data);
+  }
+  if (!status.ok()) return FailProducer(std::move(status));
+  return absl::OkStatus();
+}
+
+absl::Status StreamUploadSource::Finish() {
+  RETURN_IF_ERROR(producer_status_);
+  if (parser_.has_value()) {
+    if (absl::Status status = parser_->Finish(); !status.ok()) {
+      return FailProducer(std::move(status));
+    }
+  } else {
+    if (!raw_started_) {
+      raw_started_ = true;
+      BeginFile("", "", request_.content_type, request_.content_length);
+    }
+    EndFile();
+  }
+  Event finished;
+  finished.kind = Event::Kind::kFinished;
+  finished.number = total_bytes_;
+  Push(std::move(finished));
+  producer_status_ = absl::FailedPreconditionError("Finish() already called");
+  return absl::OkStatus();
+}
+
+void StreamUploadSource::BeginFile(std::string field_name, std::string filename,
+                                   std::string content_type,
+                                   std::optional<uint64_t> size) {
+  in_file_ = true;
+  file_offset_ = 0;
+  file_size_ = 0;
+  chunk_.clear();
+  checksum_ = Checksum::Create(options_.checksum);
+  Event event;
+  event.kind = Event::Kind::kFileStarted;
+  event.a = std::move(field_name);
+  event.b = std::move(filename);
+  event.c = std::move(content_type);
+  event.size = size;
+  Push(std::move(event));
+}
+
+absl::Status StreamUploadSource::FileData(std::string_view data) {
+  if (options_.max_file_size != 0 && data.size() > options_.max_file_size - file_size_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "a file exceeds the maximum file size of ", options_.max_file_size, " bytes"));
+  }
+  checksum_.Update(data);
+  file_size_ += data.size();
+  while (!data.empty()) {
+    if (chunk_.capacity() < options_.chunk_size) chunk_.reserve(options_.chunk_size);
+    const size_t take = std::min(data.size(), options_.chunk_size - chunk_.size());
+    chunk_.append(data.substr(0, take));
+    data.remove_prefix(take);
+    if (chunk_.size() == options_.chunk_size) FlushChunk();
+  }
+  return absl::OkStatus();
+}
+
+void StreamUploadSource::FlushChunk() {
+  if (chunk_.empty()) return;
+  Event event;
+  event.kind = Event::Kind::kChunk;
+  event.number = file_offset_;
+  file_offset_ += chunk_.size();
+  event.a = std::move(chunk_);
+  chunk_ = std::string();
+  Push(std::move(event));
+}
+
+void StreamUploadSource::EndFile() {
+  FlushChunk();
+  in_file_ = false;
+  Event event;
+  event.kind = Event::Kind::kFileFinished;
+  event.number = file_size_;
+  event.checksum_kind = options_.checksum;
+  event.a = checksum_.FinishHex();
+  Push(std::move(event));
+}
+
+absl::Status StreamUploadSource::OnPartBegin(const PartHeaders& headers) {
+  if (headers.is_file()) {
+    BeginFile(headers.name, *headers.filename, headers.content_type, std::nullopt);
+  } else {
+    field_name_ = headers.name;
+    field_value_.clear();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StreamUploadSource::OnPartData(std::string_view data) {
+  if (in_file_) return FileData(data);
+  field_value_.append(data);  // bounded by the parser's max_field_size
+  return absl::OkStatus();
+}
+
+absl::Status StreamUploadSource::OnPartEnd() {
+  if (in_file_) {
+    EndFile();
+  } else {
+    Event event;
+    event.kind = Event::Kind::kField;
+    event.a = std::move(field_name_);
+    event.b = std::move(field_value_);
+    field_name_.clear();
+    field_value_.clear();
+    Push(std::move(event));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StreamUploadSource::OnBodyEnd() { return absl::OkStatus(); }
+
+}  // namespace spillway

@@ -1,0 +1,643 @@
+#include "server/http/http1_session.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "server/common/string_view_compat.h"
+#include "server/net/event_loop.h"
+
+namespace spillway {
+
+// One request on the connection and its Responder.
+class Http1Stream final : public Responder {
+ public:
+  Http1Stream(Http1Session* session, RequestHead head, bool keep_alive)
+      : session_(session), head_(std::move(head)), keep_alive_(keep_alive) {}
+
+  // Responder.
+  void Respond(HttpResponse response) override {
+    if (closed_ || response_.has_value()) return;
+    response_ = std::move(response);
+    session_->OnResponded(this);
+  }
+  void PauseBody() override {
+    if (closed_) return;
+    ++pauses_;
+    session_->PauseBody(this);
+  }
+  void ResumeBody() override {
+    if (closed_ || pauses_ == 0) return;
+    --pauses_;
+    session_->ResumeBody(this);
+  }
+  void ConsumeBody(size_t) override {}  // TCP flow control is the socket itself
+
+ private:
+  friend class Http1Session;
+
+  Http1Session* const session_;
+  RequestHead head_;
+  std::shared_ptr<Exchange> exchange_;  // null for a parse-error response
+  bool keep_alive_;
+  bool expect_continue_ = false;
+  bool continue_sent_ = false;
+  std::optional<HttpResponse> response_;
+  bool response_written_ = false;
+  bool http10_ = false;          // an HTTP/1.0 request (keep-alive must be explicit)
+  bool has_body_ = false;        // Content-Length > 0 or chunked
+  bool body_done_ = false;       // the whole body was read, or abandoned
+  bool body_abandoned_ = false;  // responded (or refused) before the body ended
+  int pauses_ = 0;               // PauseBody calls not yet resumed
+  bool closed_ = false;
+};
+
+namespace {
+
+constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// Response headers the session writes itself; the handler's copies are dropped.
+bool IsFramingHeader(std::string_view name) {
+  return name == "content-length" || name == "transfer-encoding" ||
+         name == "connection" || name == "keep-alive";
+}
+
+std::string SerializeResponse(const HttpResponse& response, bool head_request,
+                              bool close, bool http10_keep_alive) {
+  const char* reason = http_status_str(static_cast<http_status>(response.status));
+  std::string out = absl::StrCat("HTTP/1.1 ", response.status, " ", reason, "\r\n");
+  for (const auto& [name, value] : response.headers) {
+    if (IsFramingHeader(name)) continue;
+    absl::StrAppend(&out, name, ": ", value, "\r\n");
+  }
+  const bool no_body = response.status == 204 || response.status == 304 ||
+                       (response.status >= 100 && response.status < 200);
+  if (!no_body) absl::StrAppend(&out, "content-length: ", response.body.size(), "\r\n");
+  if (close) {
+    out += "connection: close\r\n";
+  } else if (http10_keep_alive) {
+    out += "connection: keep-alive\r\n";
+  }
+  out += "\r\n";
+  if (!head_request && !no_body) out += response.body;
+  return out;
+}
+
+Http1Options NormalizeTimeouts(Http1Options options) {
+  options.header_timeout = TimeoutOrInfinite(options.header_timeout);
+  options.idle_timeout = TimeoutOrInfinite(options.idle_timeout);
+  options.body_timeout = TimeoutOrInfinite(options.body_timeout);
+  return options;
+}
+
+bool HasToken(std::string_view list, std::string_view token) {
+  for (absl::string_view item : absl::StrSplit(AbslView(list), ',')) {
+    if (absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(item), AbslView(token))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+// libhttp-parser calls these; each finds the session and calls one method.
+struct Http1Callbacks {
+  static Http1Session* Session(http_parser* parser) {
+    return static_cast<Http1Session*>(parser->data);
+  }
+  static int MessageBegin(http_parser* p) { return Session(p)->OnMessageBegin(); }
+  static int Url(http_parser* p, const char* at, size_t n) {
+    return Session(p)->OnUrl({at, n});
+  }
+  static int HeaderField(http_parser* p, const char* at, size_t n) {
+    return Session(p)->OnHeaderField({at, n});
+  }
+  static int HeaderValue(http_parser* p, const char* at, size_t n) {
+    return Session(p)->OnHeaderValue({at, n});
+  }
+  static int HeadersComplete(http_parser* p) { return Session(p)->OnHeadersComplete(); }
+  static int Body(http_parser* p, const char* at, size_t n) {
+    return Session(p)->OnBody({at, n});
+  }
+  static int MessageComplete(http_parser* p) { return Session(p)->OnMessageComplete(); }
+
+  static const http_parser_settings& Table() {
+    static const http_parser_settings table = [] {
+      http_parser_settings s;
+      http_parser_settings_init(&s);
+      s.on_message_begin = &MessageBegin;
+      s.on_url = &Url;
+      s.on_header_field = &HeaderField;
+      s.on_header_value = &HeaderValue;
+      s.on_headers_complete = &HeadersComplete;
+      s.on_body = &Body;
+      s.on_message_complete = &MessageComplete;
+      return s;
+    }();
+    return table;
+  }
+};
+
+Http1Session::Http1Session(ConnectionIo* io, RequestHandler* handler,
+                           const Http1Options& options, H2cUpgrade upgrade)
+    : io_(io),
+      handler_(handler),
+      options_(NormalizeTimeouts(options)),
+      upgrade_(std::move(upgrade)),
+      alive_(std::make_shared<Http1Session*>(this)) {
+  http_parser_init(&parser_, HTTP_REQUEST);
+  parser_.data = this;
+  if (options_.draining != nullptr && options_.draining->load()) draining_ = true;
+  if (io_->loop() != nullptr &&
+      (options_.header_timeout != absl::InfiniteDuration() ||
+       options_.idle_timeout != absl::InfiniteDuration() ||
+       options_.body_timeout != absl::InfiniteDuration())) {
+    timer_ = std::make_unique<WakeupTimer>(io_->loop(), [this] { OnTimer(); });
+    idle_since_ = Now();
+    ArmTimer();
+  }
+}
+
+Http1Session::~Http1Session() {
+  // Normally OnClose() already closed every stream; after an h2c Upgrade the streams
+  // are done (the upgraded request belongs to HTTP/2).
+  if (!closed_) OnClose();
+}
+
+absl::StatusOr<size_t> Http1Session::OnRead(std::string_view data) {
+  if (closed_ || replaced_) return data.size();
+  ++depth_;
+  size_t total = 0;
+  while (total < data.size() && !stop_parsing_ && !pipeline_paused_ && !write_paused_ &&
+         (current_ == nullptr || current_->pauses_ == 0)) {
+    const size_t n = http_parser_execute(&parser_, &Http1Callbacks::Table(),
+                                         data.data() + total, data.size() - total);
+    total += n;
+    const http_errno error = HTTP_PARSER_ERRNO(&parser_);
+    if (error == HPE_PAUSED) {
+      // A callback asked us to stop here (body paused, pipeline full, early reply).
+      http_parser_pause(&parser_, 0);
+      continue;
+    }
+    if (error != HPE_OK) {
+      if (error_status_ != 0) {
+        FailParse(error_status_, error_status_ == 431 ? "request header too large"
+                                                      : "malformed request");
+      } else if (error == HPE_HEADER_OVERFLOW) {
+        FailParse(431, "request header too large");
+      } else {
+        FailParse(400, absl::StrCat("malformed request: ", http_errno_name(error)));
+      }
+      break;
+    }
+    if (parser_.upgrade) {
+      // libhttp-parser stops after an Upgrade request: the rest is another protocol.
+      if (TryH2cUpgrade()) {
+        total = std::min(total, data.size());
+        break;
+      }
+      // Not switching: go on reading HTTP/1.1 from a fresh parser state.
+      http_parser_init(&parser_, HTTP_REQUEST);
+      parser_.data = this;
+      continue;
+    }
+    if (n == 0) break;
+  }
+  if (--depth_ == 0) Flush();
+  return total;
+}
+
+int Http1Session::OnMessageBegin() {
+  in_head_ = true;
+  head_started_ = Now();
+  url_.clear();
+  headers_.clear();
+  last_was_value_ = false;
+  header_bytes_ = 0;
+  pending_upgrade_ = false;
+  return 0;
+}
+
+bool Http1Session::CountHeaderBytes(size_t n) {
+  header_bytes_ += n;
+  if (header_bytes_ <= options_.max_header_bytes) return true;
+  error_status_ = 431;
+  return false;
+}
+
+int Http1Session::OnUrl(std::string_view data) {
+  // The request line's method, spaces and version count too (roughly 16 bytes).
+  if (!CountHeaderBytes(data.size() + (url_.empty() ? 16 : 0))) return -1;
+  url_.append(data);
+  return 0;
+}
+
+int Http1Session::OnHeaderField(std::string_view data) {
+  // ": " and CRLF of each field count too.
+  if (!CountHeaderBytes(data.size() + (last_was_value_ || headers_.empty() ? 4 : 0))) {
+    return -1;
+  }
+  if (last_was_value_ || headers_.empty()) headers_.emplace_back();
+  last_was_value_ = false;
+  headers_.back().first.append(data);
+  return 0;
+}
+
+int Http1Session::OnHeaderValue(std::string_view data) {
+  if (!CountHeaderBytes(data.size())) return -1;
+  last_was_value_ = true;
+  headers_.back().second.append(data);
+  return 0;
+}
+
+int Http1Session::OnHeadersComplete() {
+  in_head_ = false;
+  last_body_at_ = Now();
+  RequestHead head;
+  head.protocol = "HTTP/1.1";
+  head.method = http_method_str(static_cast<http_method>(parser_.method));
+  head.remote_address = io_->remote_address();
+  std::string_view target = url_;
+  if (!target.empty() && target[0] != '/' && target != "*") {
+    // absolute-form ("http://host/path?q"): keep the path and query only.
+    if (size_t scheme = target.find("://"); scheme != std::string_view::npos) {
+      size_t slash = target.find('/', scheme + 3);
+      target = slash == std::string_view::npos ? "/" : target.substr(slash);
+    }
+  }
+  if (size_t q = target.find('?'); q != std::string_view::npos) {
+    head.path = std::string(target.substr(0, q));
+    head.query = std::string(target.substr(q + 1));
+  } else {
+    head.path = std::string(target);
+  }
+
+  int content_lengths = 0;
+  bool has_transfer_encoding = false;
+  std::string transfer_encoding;
+  for (auto& [name, value] : headers_) {
+    absl::AsciiStrToLower(&name);
+    // Optional whitespace around values is not part of them.
+    value = std::string(absl::StripAsciiWhitespace(value));
+    if (name == "content-length") ++content_lengths;
+    if (name == "transfer-encoding") {
+      has_transfer_encoding = true;
+      transfer_encoding = absl::AsciiStrToLower(value);
+    }
+    if (name == "content-type" && head.content_type.empty()) head.content_type = value;
+  }
+  // Smuggling shapes (RFC 9112 §6.3): both framings, or a coding we cannot frame.
+  if (has_transfer_encoding && (content_lengths > 0 || transfer_encoding != "chunked")) {
+    error_status_ = 400;
+    return -1;
+  }
+  if (content_lengths > 1) {  // libhttp-parser normally refuses these itself
+    error_status_ = 400;
+    return -1;
+  }
+  if (!has_transfer_encoding) {
+    head.content_length = content_lengths > 0 ? parser_.content_length : 0;
+  }
+  head.headers = std::move(headers_);
+  headers_.clear();
+
+  const bool keep_alive = http_should_keep_alive(&parser_) != 0 && !draining_;
+  auto stream = std::make_unique<Http1Stream>(this, std::move(head), keep_alive);
+  Http1Stream* raw = stream.get();
+  raw->expect_continue_ =
+      parser_.http_major == 1 && parser_.http_minor >= 1 &&
+      absl::EqualsIgnoreCase(AbslView(raw->head_.Header("expect").value_or("")),
+                             "100-continue");
+  raw->http10_ = parser_.http_major == 1 && parser_.http_minor == 0;
+  raw->has_body_ = has_transfer_encoding || raw->head_.content_length.value_or(0) > 0;
+  streams_.push_back(std::move(stream));
+  current_ = raw;
+
+  // h2c Upgrade (RFC 7540 §3.2) on a request without a body: decided once the parser
+  // stops after this message (OnRead), where the switch can happen.
+  const RequestHead& h = raw->head_;
+  if (upgrade_ != nullptr && parser_.upgrade && !has_transfer_encoding &&
+      h.content_length.value_or(0) == 0 &&
+      HasToken(h.Header("upgrade").value_or(""), "h2c") &&
+      HasToken(h.Header("connection").value_or(""), "http2-settings") &&
+      h.Header("http2-settings").has_value()) {
+    pending_upgrade_ = true;
+    return 0;  // Start() runs in TryH2cUpgrade (by HTTP/2, or here if not switching)
+  }
+  StartRequest(raw);
+  return 0;
+}
+
+void Http1Session::StartRequest(Http1Stream* stream) {
+  ++depth_;
+  stream->exchange_ = handler_->Start(stream->head_, stream, io_->loop());
+  --depth_;
+  if (stream->exchange_ == nullptr && !stream->response_.has_value()) {
+    stream->Respond(HttpResponse::Error(500, "no handler for the request"));
+  }
+}
+
+int Http1Session::OnBody(std::string_view data) {
+  Http1Stream* stream = current_;
+  last_body_at_ = Now();
+  if (stream == nullptr || stream->body_abandoned_ || stream->exchange_ == nullptr) {
+    return 0;
+  }
+  ++depth_;
+  absl::Status status = stream->exchange_->OnBodyData(data);
+  --depth_;
+  if (!status.ok() && !stream->body_abandoned_) {
+    // The exchange wants no more body (and has responded, or will).
+    stream->body_abandoned_ = true;
+    stream->body_done_ = true;
+    stream->keep_alive_ = false;
+    StopParsing();
+  }
+  if (stop_parsing_ || stream->pauses_ > 0) http_parser_pause(&parser_, 1);
+  return 0;
+}
+
+int Http1Session::OnMessageComplete() {
+  Http1Stream* stream = current_;
+  current_ = nullptr;
+  if (stream == nullptr) return 0;
+  if (pending_upgrade_) {
+    // The parser stops right after this; OnRead decides (TryH2cUpgrade).
+    current_ = stream;
+    return 0;
+  }
+  if (!stream->body_abandoned_) {
+    stream->body_done_ = true;
+    if (stream->exchange_ != nullptr) {
+      ++depth_;
+      stream->exchange_->OnBodyEnd();
+      --depth_;
+    }
+  }
+  if (!stream->keep_alive_) {
+    StopParsing();  // nothing after this request is read
+  } else if (streams_.size() >= options_.max_pipelined && !pipeline_paused_) {
+    pipeline_paused_ = true;
+    io_->PauseReading();
+  } else if (io_->write_blocked() && !write_paused_) {
+    // The client pipelines without reading our responses: stop reading it.
+    write_paused_ = true;
+    io_->PauseReading();
+  }
+  if (stop_parsing_ || pipeline_paused_ || write_paused_) http_parser_pause(&parser_, 1);
+  return 0;
+}
+
+bool Http1Session::TryH2cUpgrade() {
+  if (!pending_upgrade_ || current_ == nullptr) return false;
+  pending_upgrade_ = false;
+  Http1Stream* stream = current_;
+  current_ = nullptr;
+  // Only when no earlier pipelined response is pending (order), and it works.
+  if (streams_.size() == 1 && upgrade_ != nullptr) {
+    absl::StatusOr<std::unique_ptr<ProtocolSession>> next = upgrade_(
+        io_, stream->head_.Header("http2-settings").value_or(""), stream->head_);
+    if (next.ok()) {
+      streams_.clear();  // the request is HTTP/2's stream 1 now
+      replaced_ = true;
+      stop_parsing_ = true;
+      io_->ReplaceSession(std::move(*next));
+      return true;
+    }
+  }
+  // Serve it over HTTP/1.1, as if there had been no Upgrade header.
+  StartRequest(stream);
+  stream->body_done_ = true;
+  if (stream->exchange_ != nullptr) {
+    ++depth_;
+    stream->exchange_->OnBodyEnd();
+    --depth_;
+  }
+  if (!stream->keep_alive_) StopParsing();
+  return false;
+}
+
+void Http1Session::FailParse(int status, std::string_view message) {
+  in_head_ = false;
+  if (Http1Stream* stream = current_; stream != nullptr) {
+    // The request whose body broke the parse ends here, unanswered by its handler.
+    current_ = nullptr;
+    if (!stream->response_written_) {
+      std::unique_ptr<Http1Stream> owned = std::move(streams_.back());
+      streams_.pop_back();
+      CloseStream(owned.get());
+    } else {
+      stream->body_done_ = true;
+    }
+  }
+  auto error = std::make_unique<Http1Stream>(this, RequestHead{}, /*keep_alive=*/false);
+  error->body_done_ = true;
+  error->response_ = HttpResponse::Error(status, message);
+  streams_.push_back(std::move(error));
+  StopParsing();
+}
+
+void Http1Session::StopParsing() {
+  if (stop_parsing_) return;
+  stop_parsing_ = true;
+  io_->PauseReading();  // held until the connection closes
+}
+
+void Http1Session::OnResponded(Http1Stream* stream) {
+  if (!stream->body_done_ && stream->has_body_) {
+    // Early response: no more body for this request, and nothing after it.
+    stream->body_abandoned_ = true;
+    stream->body_done_ = true;
+    stream->keep_alive_ = false;
+    StopParsing();
+    if (depth_ > 0) http_parser_pause(&parser_, 1);
+  }
+  RequestFlush();
+}
+
+void Http1Session::PauseBody(Http1Stream* stream) {
+  io_->PauseReading();
+  // Inside a body callback: stop the parser right after it.
+  if (depth_ > 0 && stream == current_) http_parser_pause(&parser_, 1);
+}
+
+void Http1Session::ResumeBody(Http1Stream* stream) {
+  // The uploader may send again: its body clock starts over.
+  if (stream == current_ && stream->pauses_ == 0) last_body_at_ = Now();
+  io_->ResumeReading();
+  ArmTimer();
+}
+
+void Http1Session::RequestFlush() {
+  if (closed_) return;
+  if (depth_ > 0) return;  // the outermost session call flushes when it unwinds
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  io_->loop()->Post([weak = std::weak_ptr<Http1Session*>(alive_)] {
+    auto alive = weak.lock();
+    if (alive == nullptr) return;
+    Http1Session* self = *alive;
+    self->flush_posted_ = false;
+    self->Flush();
+  });
+}
+
+void Http1Session::Flush() {
+  if (closed_ || replaced_) return;
+  ++depth_;
+  while (!streams_.empty()) {
+    Http1Stream* stream = streams_.front().get();
+    if (!stream->response_.has_value()) {
+      if (stream->expect_continue_ && !stream->continue_sent_ && !stream->body_done_) {
+        stream->continue_sent_ = true;
+        last_body_at_ = Now();  // the client sends its body only from here
+        io_->Write(k100Continue);
+      }
+      break;
+    }
+    if (!stream->response_written_) {
+      if (close_written_) break;  // the connection ends with an earlier response
+      stream->response_written_ = true;
+      const bool close = !stream->keep_alive_ || draining_;
+      io_->Write(SerializeResponse(*stream->response_, stream->head_.method == "HEAD",
+                                   close, !close && stream->http10_));
+      if (close) {
+        close_written_ = true;
+        StopParsing();
+        io_->CloseAfterWrite();
+      }
+    }
+    if (!stream->body_done_) break;  // the body is still being read (keep-alive)
+    std::unique_ptr<Http1Stream> done = std::move(streams_.front());
+    streams_.pop_front();
+    if (current_ == done.get()) current_ = nullptr;
+    if (streams_.empty()) idle_since_ = Now();
+    CloseStream(done.get());
+  }
+  --depth_;
+  if (pipeline_paused_ && streams_.size() < options_.max_pipelined) {
+    pipeline_paused_ = false;
+    io_->ResumeReading();
+  }
+  if (draining_ && streams_.empty() && !stop_parsing_) {
+    StopParsing();
+    io_->CloseAfterWrite();
+  }
+  ArmTimer();
+}
+
+// --- Timeouts --------------------------------------------------------------------
+
+absl::Time Http1Session::Now() const {
+  EventLoop* loop = io_->loop();
+  return loop != nullptr ? loop->now() : absl::Now();
+}
+
+Http1Session::Wait Http1Session::CurrentWait(absl::Time* deadline) const {
+  *deadline = absl::InfiniteFuture();
+  // Closing, or reading paused by us (pipeline full, client not reading): nothing is
+  // expected from the client until we resume.
+  if (closed_ || replaced_ || stop_parsing_ || pipeline_paused_ || write_paused_) {
+    return Wait::kNone;
+  }
+  if (in_head_) {
+    *deadline = head_started_ + options_.header_timeout;
+    return Wait::kHeader;
+  }
+  if (const Http1Stream* s = current_;
+      s != nullptr && s->has_body_ && !s->body_done_ && !s->body_abandoned_) {
+    // Paused by its Exchange (backpressure), or the client waits for our 100
+    // Continue: the wait is ours, not the uploader's.
+    if (s->pauses_ > 0 || (s->expect_continue_ && !s->continue_sent_)) {
+      return Wait::kNone;
+    }
+    *deadline = last_body_at_ + options_.body_timeout;
+    return Wait::kBody;
+  }
+  if (streams_.empty()) {
+    *deadline = idle_since_ + options_.idle_timeout;
+    return Wait::kIdle;
+  }
+  return Wait::kNone;  // requests wait for their handler, whose own timeouts apply
+}
+
+void Http1Session::ArmTimer() {
+  if (timer_ == nullptr) return;
+  absl::Time deadline;
+  CurrentWait(&deadline);
+  timer_->WakeBy(deadline);  // cheap when a wake-up is already armed earlier
+}
+
+void Http1Session::OnTimer() {
+  absl::Time deadline;
+  const Wait wait = CurrentWait(&deadline);
+  if (wait == Wait::kNone) return;  // re-armed when a wait begins
+  if (deadline > Now()) {
+    timer_->WakeBy(deadline);  // the deadline moved on since the timer was armed
+    return;
+  }
+  switch (wait) {
+    case Wait::kHeader:
+      FailParse(408, "request header timeout");
+      break;
+    case Wait::kBody:
+      // The request's Exchange sees OnStreamClosed (and drops what it received).
+      FailParse(408, "request body timeout");
+      break;
+    case Wait::kIdle:
+      StopParsing();
+      io_->CloseAfterWrite();
+      break;
+    case Wait::kNone:
+      break;
+  }
+  Flush();
+}
+
+void Http1Session::CloseStream(Http1Stream* stream) {
+  if (stream->closed_) return;
+  stream->closed_ = true;
+  // Give back the reading pauses this stream still holds.
+  for (; stream->pauses_ > 0; --stream->pauses_) io_->ResumeReading();
+  if (stream->exchange_ != nullptr) {
+    ++depth_;
+    stream->exchange_->OnStreamClosed();
+    --depth_;
+  }
+}
+
+void Http1Session::OnWritable() {
+  if (write_paused_) {
+    write_paused_ = false;
+    io_->ResumeReading();
+  }
+  Flush();
+}
+
+void Http1Session::OnClose() {
+  if (closed_) return;
+  closed_ = true;
+  current_ = nullptr;
+  std::deque<std::unique_ptr<Http1Stream>> streams = std::move(streams_);
+  streams_.clear();
+  for (auto& stream : streams) {
+    if (stream->closed_) continue;
+    stream->closed_ = true;
+    if (stream->exchange_ != nullptr) stream->exchange_->OnStreamClosed();
+  }
+}
+
+void Http1Session::StartDrain() {
+  draining_ = true;
+  if (closed_ || replaced_) return;
+  if (streams_.empty()) {
+    StopParsing();
+    io_->CloseAfterWrite();
+  }
+}
+
+}  // namespace spillway

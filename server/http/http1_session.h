@@ -1,0 +1,182 @@
+// Http1Session: HTTP/1.1 on one connection, on libhttp-parser.
+//
+// Requests are parsed one at a time; each gets an Http1Stream (its Responder) and an
+// Exchange from the RequestHandler once its headers are complete. Pipelined requests
+// are parsed while earlier ones wait for their responses (up to `max_pipelined`
+// queued), and responses go out strictly in request order. A stream is closed
+// (Exchange::OnStreamClosed) once its response is written and its body fully read.
+//
+// Rules chosen here (DESIGN.md §4):
+// - Request smuggling shapes are rejected with 400 and the connection closes:
+//   Content-Length with Transfer-Encoding, a Transfer-Encoding other than "chunked",
+//   duplicate Content-Length (libhttp-parser refuses any duplicate, equal or not),
+//   invalid chunk sizes and every other parser error.
+// - Header bytes (request line + fields) above `max_header_bytes`: 431, then close.
+// - `Expect: 100-continue`: the handler's Start() runs first; if it already responded
+//   (say 413 from Content-Length) that final response is sent instead of 100.
+// - A response sent while the request body is still arriving (early reply, early
+//   error): the session stops delivering the body, stops reading, sends the response
+//   with "connection: close" and closes. Simplest correct choice: reading and
+//   discarding an unbounded rest of body is not worth it, and the lingering close of
+//   Connection lets the client see the response.
+// - Timeouts (one WakeupTimer owned by the session, on the connection's loop; its
+//   callback runs on the loop thread outside any session call). The session stores
+//   when the current phase began or last progressed and checks on wake-up:
+//     header: first byte of a request to the end of its head  -> 408, close;
+//     body:   no body byte while one is expected              -> 408, close
+//             (the request's Exchange sees OnStreamClosed);
+//     idle:   nothing in flight and no request begun          -> close quietly.
+//   No clock runs while the wait is ours: a body paused by its Exchange
+//   (PauseBody), a 100 Continue not sent yet, reading paused for pipelining or a
+//   full write buffer, or requests waiting for their handler's response.
+// - `Upgrade: h2c` on a body-less request (with HTTP2-Settings): handed to `upgrade`
+//   (which creates the HTTP/2 session and writes the 101); any failure, or earlier
+//   pipelined requests still pending, serves the request over HTTP/1.1 instead.
+//
+// Ownership: owned by the Connection; `io` and `handler` are not owned and outlive
+// it. Streams are owned by the session; Exchanges are shared with the handler.
+// Threading: loop thread only.
+// Re-entrancy: Responder calls never write and never call an Exchange directly: inside
+// a session call the output is flushed when it unwinds; outside (a posted task) the
+// flush is posted to the loop.
+#ifndef SPILLWAY_SERVER_HTTP_HTTP1_SESSION_H_
+#define SPILLWAY_SERVER_HTTP_HTTP1_SESSION_H_
+
+#include <http_parser.h>
+
+#include <atomic>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/http/exchange.h"
+#include "server/http/http_response.h"
+#include "server/http/request_head.h"
+#include "server/net/protocol_session.h"
+#include "server/net/wakeup_timer.h"
+
+namespace spillway {
+
+class Http1Stream;
+
+struct Http1Options {
+  // Request line plus header fields, in bytes; beyond it: 431.
+  size_t max_header_bytes = 16 * 1024;
+  // Requests parsed ahead of their responses; beyond it the socket is not read.
+  size_t max_pipelined = 16;
+  // When set and true, every response closes its connection (drain).
+  const std::atomic<bool>* draining = nullptr;
+  // Timeouts (see the top of this file). InfiniteDuration (the default here) turns
+  // one off; spillwayd sets them from HEADER_TIMEOUT, IDLE_TIMEOUT and BODY_TIMEOUT.
+  absl::Duration header_timeout = absl::InfiniteDuration();
+  absl::Duration idle_timeout = absl::InfiniteDuration();
+  absl::Duration body_timeout = absl::InfiniteDuration();
+};
+
+// Creates the HTTP/2 session for an h2c Upgrade (see Http2Session::CreateFromUpgrade).
+using H2cUpgrade = std::function<absl::StatusOr<std::unique_ptr<ProtocolSession>>(
+    ConnectionIo* io, std::string_view http2_settings, const RequestHead& head)>;
+
+class Http1Session final : public ProtocolSession {
+ public:
+  Http1Session(ConnectionIo* io, RequestHandler* handler, const Http1Options& options,
+               H2cUpgrade upgrade = nullptr);
+  ~Http1Session() override;
+
+  Http1Session(const Http1Session&) = delete;
+  Http1Session& operator=(const Http1Session&) = delete;
+
+  // ProtocolSession.
+  absl::StatusOr<size_t> OnRead(std::string_view data) override;
+  void OnWritable() override;
+  void OnClose() override;
+
+  // Drain: requests in flight finish, each response closes the connection, and an
+  // idle connection closes now.
+  void StartDrain();
+
+ private:
+  friend class Http1Stream;
+  friend struct Http1Callbacks;  // libhttp-parser trampolines, in the .cc
+
+  // libhttp-parser callbacks; non-zero fails the parse.
+  int OnMessageBegin();
+  int OnUrl(std::string_view data);
+  int OnHeaderField(std::string_view data);
+  int OnHeaderValue(std::string_view data);
+  int OnHeadersComplete();
+  int OnBody(std::string_view data);
+  int OnMessageComplete();
+
+  // Called by Http1Stream.
+  void OnResponded(Http1Stream* stream);
+  void PauseBody(Http1Stream* stream);
+  void ResumeBody(Http1Stream* stream);
+
+  // Timeouts.
+  enum class Wait { kNone, kHeader, kBody, kIdle };
+  // What the session waits for from the client now, and until when.
+  Wait CurrentWait(absl::Time* deadline) const;
+  void ArmTimer();
+  void OnTimer();
+  absl::Time Now() const;
+
+  bool CountHeaderBytes(size_t n);
+  void StartRequest(Http1Stream* stream);
+  bool TryH2cUpgrade();
+  void FailParse(int status, std::string_view message);
+  // Stops parsing for good: the connection closes after the queued responses.
+  void StopParsing();
+  // Writes every response that is next in order, closes finished streams.
+  void Flush();
+  void RequestFlush();
+  void CloseStream(Http1Stream* stream);
+
+  ConnectionIo* const io_;         // not owned
+  RequestHandler* const handler_;  // not owned
+  const Http1Options options_;
+  H2cUpgrade upgrade_;
+
+  http_parser parser_;
+  std::deque<std::unique_ptr<Http1Stream>> streams_;  // in request order
+  Http1Stream* current_ = nullptr;  // the request being parsed (the last stream)
+
+  // Head of the request being parsed, until OnHeadersComplete.
+  std::string url_;
+  std::vector<std::pair<std::string, std::string>> headers_;
+  bool last_was_value_ = false;
+  size_t header_bytes_ = 0;
+  bool pending_upgrade_ = false;  // current request is an h2c Upgrade candidate
+
+  int error_status_ = 0;  // set by a callback that fails the parse on purpose
+  bool stop_parsing_ = false;
+  bool pipeline_paused_ = false;  // we hold a PauseReading: too many queued
+  bool write_paused_ = false;     // we hold a PauseReading: output is backed up
+  bool draining_ = false;
+  bool close_written_ = false;  // a "connection: close" response went out
+  bool closed_ = false;
+  bool replaced_ = false;  // handed over to HTTP/2
+  int depth_ = 0;          // session calls on the stack
+  bool flush_posted_ = false;
+
+  // Timeout bookkeeping (loop clock). `timer_` is null when every timeout is off.
+  std::unique_ptr<WakeupTimer> timer_;
+  bool in_head_ = false;           // a request's head is being parsed
+  absl::Time head_started_;        // its first byte
+  absl::Time last_body_at_;        // last body byte, or when the body was allowed
+  absl::Time idle_since_;          // when the last stream finished
+
+  // Liveness token for posted flushes.
+  std::shared_ptr<Http1Session*> alive_;
+};
+
+}  // namespace spillway
+
+#endif  // SPILLWAY_SERVER_HTTP_HTTP1_SESSION_H_

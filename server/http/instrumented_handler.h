@@ -1,0 +1,50 @@
+// InstrumentedHandler: wraps the RequestHandler the sessions call and observes every
+// request from Start() to OnStreamClosed(), whatever the protocol:
+//   - one JSON access-log line per request on stdout (method, path, protocol, status,
+//     bytes, bytes_in, duration_ms, remote);
+//   - metrics: spillway_requests_total{protocol,status}, the
+//     spillway_request_duration_seconds histogram, spillway_requests_in_flight;
+//   - the in-flight count the drain waits for.
+// A request that ended without a response (the client went away) is logged and
+// counted with status 499, as nginx does.
+//
+// Ownership: `inner` and `metrics` are not owned and outlive the handler and every
+// Exchange it returns.
+// Threading: thread-safe; each Exchange is loop-thread only.
+#ifndef SPILLWAY_SERVER_HTTP_INSTRUMENTED_HANDLER_H_
+#define SPILLWAY_SERVER_HTTP_INSTRUMENTED_HANDLER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include "server/admin/metrics.h"
+#include "server/http/exchange.h"
+
+namespace spillway {
+
+class InstrumentedHandler final : public RequestHandler {
+ public:
+  InstrumentedHandler(RequestHandler* inner, MetricsRegistry* metrics, bool access_log);
+
+  std::shared_ptr<Exchange> Start(const RequestHead& head, Responder* responder,
+                                  EventLoop* loop) override;
+
+  // Requests started and not yet closed.
+  int64_t in_flight() const { return in_flight_->value(); }
+
+ private:
+  friend class InstrumentedExchange;
+  void Finish(const RequestHead& head, int status, uint64_t bytes_out, uint64_t bytes_in,
+              double seconds);
+
+  RequestHandler* const inner_;      // not owned
+  MetricsRegistry* const metrics_;   // not owned
+  const bool access_log_;
+  Gauge* const in_flight_;
+  Histogram* const duration_;
+};
+
+}  // namespace spillway
+
+#endif  // SPILLWAY_SERVER_HTTP_INSTRUMENTED_HANDLER_H_

@@ -1,0 +1,316 @@
+#include "server/http/upload_exchange.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/string_view_compat.h"
+#include "server/dispatch/buffered_upload_source.h"
+#include "server/net/event_loop.h"
+
+namespace spillway {
+namespace {
+
+class UploadHandler final : public RequestHandler {
+ public:
+  explicit UploadHandler(UploadHandlerOptions options) : options_(std::move(options)) {}
+
+  std::shared_ptr<Exchange> Start(const RequestHead& head, Responder* responder,
+                                  EventLoop* loop) override {
+    auto exchange = std::make_shared<UploadExchange>(&options_, responder, loop);
+    exchange->Begin(head);
+    return exchange;
+  }
+
+ private:
+  const UploadHandlerOptions options_;
+};
+
+RequestInfo RequestInfoFromHead(const RequestHead& head) {
+  RequestInfo info;
+  info.protocol = head.protocol;
+  info.method = head.method;
+  info.path = head.path;
+  info.query = head.query;
+  info.headers = head.headers;
+  info.remote_address = head.remote_address;
+  info.content_type = head.content_type;
+  info.content_length = head.content_length;
+  return info;
+}
+
+// Framing is the session's business, whatever the consumer put in its reply.
+bool IsHopByHop(std::string_view name) {
+  return name == "connection" || name == "content-length" ||
+         name == "transfer-encoding" || name == "keep-alive" || name == "upgrade" ||
+         name == "te" || name == "trailer" || name == "proxy-connection";
+}
+
+}  // namespace
+
+std::unique_ptr<RequestHandler> MakeUploadHandler(UploadHandlerOptions options) {
+  return std::make_unique<UploadHandler>(std::move(options));
+}
+
+UploadExchange::UploadExchange(const UploadHandlerOptions* options,
+                               Responder* responder, EventLoop* loop)
+    : options_(options), responder_(responder), loop_(loop) {}
+
+UploadExchange::~UploadExchange() {
+  if (stream_ != nullptr) stream_->Detach();
+}
+
+void UploadExchange::Begin(const RequestHead& head) {
+  if (head.method != "POST" && head.method != "PUT") {
+    HttpResponse response = HttpResponse::Error(405, "uploads are POST or PUT");
+    response.headers.emplace_back("allow", "POST, PUT");
+    Respond(std::move(response));
+    return;
+  }
+  request_ = RequestInfoFromHead(head);
+  const UploadSettings& settings = options_->settings;
+  if (head.content_length.has_value() && *head.content_length > settings.max_body_size) {
+    if (!options_->stream_mode) {
+      RespondError(absl::ResourceExhaustedError(absl::StrCat(
+          "the body of ", *head.content_length, " bytes exceeds MAX_BODY_SIZE (",
+          settings.max_body_size, " bytes) and stream mode is off")));
+      return;
+    }
+    StartStreaming();
+    return;
+  }
+  UploadAssemblerOptions assembler_options =
+      UploadAssemblerOptions::FromSettings(settings, options_->temp_dir);
+  assembler_options.multipart = options_->multipart;
+  absl::StatusOr<std::unique_ptr<UploadAssembler>> assembler =
+      UploadAssembler::Create(request_, assembler_options);
+  if (!assembler.ok()) {
+    RespondError(assembler.status());
+    return;
+  }
+  assembler_ = *std::move(assembler);
+  if (!head.content_length.has_value() && options_->stream_mode) {
+    UploadedFileOptions prefix_options;
+    prefix_options.max_memory_size = settings.file_upload_max_memory_size;
+    prefix_options.checksum = ChecksumKind::kNone;
+    prefix_options.temp_dir = options_->temp_dir;
+    raw_prefix_ = std::make_unique<UploadedFile>("", "", "", prefix_options);
+  }
+}
+
+void UploadExchange::StartStreaming() {
+  StreamUploadOptions stream_options;
+  stream_options.chunk_size = options_->settings.stream_body_chunk_size;
+  stream_options.max_file_size = options_->settings.file_upload_max_size;
+  stream_options.checksum = options_->settings.file_upload_checksum;
+  stream_options.multipart = options_->multipart;
+  absl::StatusOr<std::shared_ptr<StreamUploadSource>> source =
+      StreamUploadSource::Create(request_, stream_options, this);
+  if (!source.ok()) {
+    RespondError(source.status());
+    return;
+  }
+  stream_ = *std::move(source);
+  state_ = State::kStreaming;
+  Submit(stream_);
+}
+
+absl::Status UploadExchange::OnBodyData(std::string_view data) {
+  switch (state_) {
+    case State::kReceiving: {
+      if (absl::Status status = assembler_->Append(data); !status.ok()) {
+        RespondError(status);
+        return status;
+      }
+      if (raw_prefix_ != nullptr) {
+        if (absl::Status status = raw_prefix_->Append(data); !status.ok()) {
+          RespondError(status);
+          return status;
+        }
+      }
+      // Absorbed: its bytes now live in the assembler (memory or temp file).
+      responder_->ConsumeBody(data.size());
+      if (!request_.content_length.has_value() &&
+          assembler_->bytes_received() > options_->settings.max_body_size) {
+        if (raw_prefix_ == nullptr) {
+          absl::Status status = absl::ResourceExhaustedError(absl::StrCat(
+              "a body of unknown length grew past MAX_BODY_SIZE (",
+              options_->settings.max_body_size, " bytes) and stream mode is off"));
+          RespondError(status);
+          return status;
+        }
+        return SwitchToStream();
+      }
+      return absl::OkStatus();
+    }
+    case State::kStreaming: {
+      if (absl::Status status = stream_->Feed(data); !status.ok()) {
+        RespondError(status);
+        return status;
+      }
+      // The bytes are in the stream's queue, the one bounded place where they wait;
+      // its watermarks (Pause/Resume) are what holds the uploader back. Giving the
+      // window back here, not when the consumer takes a chunk, keeps a chunk larger
+      // than the HTTP/2 window from stalling the stream.
+      responder_->ConsumeBody(data.size());
+      return absl::OkStatus();
+    }
+    case State::kReplaying:
+      // Held, but the session may still hand over bytes it had already read.
+      held_tail_.append(data);
+      responder_->ConsumeBody(data.size());
+      return absl::OkStatus();
+    case State::kDispatched:
+      return absl::FailedPreconditionError("body data after its end");
+    case State::kResponded:
+    case State::kClosed:
+      break;
+  }
+  return absl::FailedPreconditionError("the upload was already answered");
+}
+
+void UploadExchange::OnBodyEnd() {
+  if (state_ == State::kReplaying) {
+    end_after_replay_ = true;
+    return;
+  }
+  if (state_ == State::kStreaming) {
+    if (absl::Status status = stream_->Finish(); !status.ok()) RespondError(status);
+    return;
+  }
+  if (state_ != State::kReceiving) return;
+  raw_prefix_.reset();  // within MAX_BODY_SIZE after all
+  absl::StatusOr<BufferedUpload> upload = assembler_->Finish();
+  assembler_.reset();
+  if (!upload.ok()) {
+    RespondError(upload.status());
+    return;
+  }
+  state_ = State::kDispatched;
+  Submit(std::make_shared<BufferedUploadSource>(*std::move(upload)));
+}
+
+absl::Status UploadExchange::SwitchToStream() {
+  assembler_.reset();
+  if (absl::Status status = raw_prefix_->Finish(); !status.ok()) {
+    RespondError(status);
+    return status;
+  }
+  absl::StatusOr<FileChunkReader> reader =
+      raw_prefix_->NewReader(options_->settings.stream_body_chunk_size);
+  if (!reader.ok()) {
+    RespondError(reader.status());
+    return reader.status();
+  }
+  replay_reader_.emplace(*std::move(reader));
+  StartStreaming();
+  if (state_ != State::kStreaming) return absl::FailedPreconditionError("responded");
+  state_ = State::kReplaying;
+  // Held until the prefix has been replayed; the stream's own watermarks pause and
+  // resume the replay meanwhile.
+  responder_->PauseBody();
+  PumpReplay();
+  return absl::OkStatus();
+}
+
+void UploadExchange::PumpReplay() {
+  while (state_ == State::kReplaying && !stream_paused_) {
+    absl::StatusOr<std::string_view> chunk = replay_reader_->Next();
+    if (!chunk.ok()) {
+      RespondError(chunk.status());
+      return;
+    }
+    if (chunk->empty()) {
+      replay_reader_.reset();
+      raw_prefix_.reset();
+      state_ = State::kStreaming;
+      absl::Status status = absl::OkStatus();
+      if (!held_tail_.empty()) status = stream_->Feed(std::exchange(held_tail_, ""));
+      if (status.ok() && end_after_replay_) status = stream_->Finish();
+      if (!status.ok()) {
+        RespondError(status);
+        return;
+      }
+      responder_->ResumeBody();
+      return;
+    }
+    if (absl::Status status = stream_->Feed(*chunk); !status.ok()) {
+      RespondError(status);
+      return;
+    }
+  }
+}
+
+void UploadExchange::Submit(std::shared_ptr<UploadSource> source) {
+  std::weak_ptr<UploadExchange> weak = weak_from_this();
+  EventLoop* loop = loop_;
+  upload_ = options_->dispatcher->Submit(
+      std::move(source), [weak, loop](ConsumerReply reply) mutable {
+        // Any thread: only post. The exchange may be gone by the time it runs.
+        loop->Post([weak = std::move(weak), reply = std::move(reply)]() mutable {
+          if (std::shared_ptr<UploadExchange> self = weak.lock()) {
+            self->OnDispatcherReply(std::move(reply));
+          }
+        });
+      });
+}
+
+void UploadExchange::OnDispatcherReply(ConsumerReply reply) {
+  HttpResponse response;
+  response.status = reply.status;
+  for (auto& [name, value] : reply.headers) {
+    if (!IsHopByHop(name)) response.headers.emplace_back(std::move(name), std::move(value));
+  }
+  if (!upload_.upload_id().empty()) {
+    response.headers.emplace_back("x-upload-id", upload_.upload_id());
+  }
+  response.body = std::move(reply.body);
+  Respond(std::move(response));
+}
+
+void UploadExchange::Respond(HttpResponse response) {
+  if (state_ == State::kResponded || state_ == State::kClosed || responder_ == nullptr) {
+    return;
+  }
+  state_ = State::kResponded;
+  assembler_.reset();
+  replay_reader_.reset();
+  raw_prefix_.reset();
+  responder_->Respond(std::move(response));
+}
+
+void UploadExchange::RespondError(const absl::Status& status) {
+  // The uploader is told at once; a consumer already holding a streamed upload gets
+  // RequestAborted.
+  upload_.Cancel(StdView(status.message()));
+  Respond(HttpResponse::Error(HttpStatusFromStatus(status), StdView(status.message())));
+}
+
+void UploadExchange::OnStreamClosed() {
+  state_ = State::kClosed;
+  responder_ = nullptr;
+  // A half-received upload's memory and temp files go now; a dispatched one leaves
+  // the queue, or its consumer sees RequestAborted. (Cancel is a no-op once answered.)
+  assembler_.reset();
+  replay_reader_.reset();
+  raw_prefix_.reset();
+  upload_.Cancel("the uploader went away");
+  if (stream_ != nullptr) stream_->Detach();
+}
+
+void UploadExchange::Pause() {
+  stream_paused_ = true;
+  if (responder_ != nullptr) responder_->PauseBody();
+}
+
+void UploadExchange::Resume() {
+  loop_->Post([weak = weak_from_this()] {
+    std::shared_ptr<UploadExchange> self = weak.lock();
+    if (self == nullptr || self->responder_ == nullptr) return;
+    if (self->state_ != State::kStreaming && self->state_ != State::kReplaying) return;
+    self->stream_paused_ = false;
+    self->responder_->ResumeBody();
+    if (self->state_ == State::kReplaying) self->PumpReplay();
+  });
+}
+
+}  // namespace spillway

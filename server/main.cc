@@ -1,0 +1,179 @@
+// spillwayd: the Spillway daemon. Reads its settings (flags > SPILLWAY_* environment
+// > defaults), serves HTTP/1.1 and HTTP/2 on one port through N event loops, and on
+// SIGTERM/SIGINT drains: readiness goes false, listeners close, in-flight requests get
+// up to DRAIN_TIMEOUT, then exit 0.
+//
+// Exit codes: 0 normal (help, or after a drain), 1 start-up failure (bind, ...),
+// 2 invalid settings.
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "server/admin/admin_handler.h"
+#include "server/admin/metrics.h"
+#include "server/common/settings_source.h"
+#include "server/common/unique_fd.h"
+#include "server/dispatch/json_escape.h"
+#include "server/http/concurrency_limited_handler.h"
+#include "server/http/http_session_factory.h"
+#include "server/http/instrumented_handler.h"
+#include "server/http/placeholder_upload_handler.h"
+#include "server/http/router.h"
+#include "server/net/http_server.h"
+#include "server/net/server_settings.h"
+#include "server/upload/upload_settings.h"
+
+namespace spillway {
+namespace {
+
+constexpr int kExitStartupFailure = 1;
+constexpr int kExitBadSettings = 2;
+
+void PrintEvent(const std::string& json) {
+  std::fwrite(json.data(), 1, json.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+int Fail(int code, const absl::Status& status) {
+  std::string message = std::string(status.message());
+  std::fprintf(stderr, "spillwayd: %s\n", message.c_str());
+  return code;
+}
+
+void PrintHelp() {
+  std::printf(
+      "Usage: spillwayd [--setting=value ...]\n"
+      "Each setting is a flag or a SPILLWAY_<NAME> environment variable; the flag "
+      "wins.\n\nServer:\n%s\nUploads:\n%s",
+      FormatSettingsHelp(ServerSettings::Specs()).c_str(),
+      FormatSettingsHelp(UploadSettings::Specs()).c_str());
+}
+
+// Blocks the termination signals in this thread (and so in every thread started
+// after) and returns a signalfd that reports them.
+absl::StatusOr<UniqueFd> TerminationSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  if (pthread_sigmask(SIG_BLOCK, &signals, nullptr) != 0) {
+    return absl::InternalError("pthread_sigmask failed");
+  }
+  UniqueFd fd(::signalfd(-1, &signals, SFD_CLOEXEC));
+  if (!fd) return absl::InternalError("signalfd failed");
+  return fd;
+}
+
+// Waits up to `timeout` for a signal; returns its number or 0.
+int WaitForSignal(int signal_fd, absl::Duration timeout) {
+  pollfd pfd{signal_fd, POLLIN, 0};
+  const int timeout_ms =
+      timeout == absl::InfiniteDuration() ? -1 : absl::ToInt64Milliseconds(timeout);
+  if (::poll(&pfd, 1, timeout_ms) <= 0) return 0;
+  signalfd_siginfo info;
+  if (::read(signal_fd, &info, sizeof(info)) != sizeof(info)) return 0;
+  return static_cast<int>(info.ssi_signo);
+}
+
+int Run(int argc, char** argv) {
+  absl::StatusOr<SettingsSource> source = SettingsSource::FromCommandLine(argc, argv);
+  if (!source.ok()) return Fail(kExitBadSettings, source.status());
+  if (source->help_requested()) {
+    PrintHelp();
+    return 0;
+  }
+  absl::StatusOr<ServerSettings> server_settings = ServerSettings::FromSource(*source);
+  if (!server_settings.ok()) return Fail(kExitBadSettings, server_settings.status());
+  absl::StatusOr<UploadSettings> upload_settings = UploadSettings::FromSource(*source);
+  if (!upload_settings.ok()) return Fail(kExitBadSettings, upload_settings.status());
+  // TODO(pipeline): read DispatchSettings and the sink settings here, before the
+  // check below (it rejects flags nobody read).
+  if (absl::Status status = source->CheckAllFlagsUsed(); !status.ok()) {
+    return Fail(kExitBadSettings, status);
+  }
+
+  // Before any thread exists, so that every thread inherits the blocked mask.
+  absl::StatusOr<UniqueFd> signal_fd = TerminationSignals();
+  if (!signal_fd.ok()) return Fail(kExitStartupFailure, signal_fd.status());
+  ::signal(SIGPIPE, SIG_IGN);  // writes use MSG_NOSIGNAL; this covers everything else
+
+  MetricsRegistry& metrics = MetricsRegistry::Global();
+  std::atomic<bool> draining{false};
+
+  AdminHandler admin(&metrics, &draining);
+  // TODO(pipeline): replace with the upload pipeline's RequestHandler (built from
+  // *upload_settings, DispatchSettings and the sinks).
+  PlaceholderUploadHandler upload;
+  // MAX_CONCURRENT_UPLOADS: only uploads are capped; the admin paths always answer.
+  ConcurrencyLimitedHandler limited_upload(&upload, server_settings->max_concurrent_uploads,
+                                           &metrics);
+  Router router(&admin, AdminHandler::Paths(), &limited_upload);
+  InstrumentedHandler handler(&router, &metrics, server_settings->access_log);
+
+  Http1Options http1;
+  http1.max_header_bytes = server_settings->max_header_bytes;
+  http1.draining = &draining;
+  http1.header_timeout = server_settings->header_timeout;
+  http1.idle_timeout = server_settings->idle_timeout;
+  http1.body_timeout = server_settings->body_timeout;
+  Http2Options http2;
+  http2.max_header_list_size = static_cast<uint32_t>(server_settings->max_header_bytes);
+  http2.max_concurrent_streams = server_settings->h2_max_concurrent_streams;
+  http2.header_timeout = server_settings->header_timeout;
+  http2.idle_timeout = server_settings->idle_timeout;
+  http2.body_timeout = server_settings->body_timeout;
+  HttpSessionFactory factory(&handler, http1, http2);
+
+  HttpServer::Options options;
+  options.listen_address = server_settings->listen_address;
+  options.port = server_settings->http_port;
+  options.event_loops = server_settings->event_loops;
+  options.max_connections = server_settings->max_connections;
+  options.connection.first_bytes_timeout = server_settings->header_timeout;
+  absl::StatusOr<std::unique_ptr<HttpServer>> server =
+      HttpServer::Create(options, &factory, &metrics);
+  if (!server.ok()) return Fail(kExitStartupFailure, server.status());
+  (*server)->Start();
+  PrintEvent(absl::StrCat("{\"event\":\"listening\",\"http_port\":", (*server)->port(),
+                          ",\"event_loops\":", (*server)->loops()->size(), "}"));
+
+  const int signo = WaitForSignal(signal_fd->get(), absl::InfiniteDuration());
+  PrintEvent(absl::StrCat("{\"event\":\"draining\",\"signal\":", signo, "}"));
+  draining.store(true);
+  (*server)->BeginDrain();
+  const absl::Time deadline = absl::Now() + server_settings->drain_timeout;
+  bool forced = false;
+  while ((*server)->open_connections() > 0 || handler.in_flight() > 0) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      forced = true;
+      break;
+    }
+    // A second signal ends the wait at once.
+    if (WaitForSignal(signal_fd->get(), std::min(left, absl::Milliseconds(20))) != 0) {
+      forced = true;
+      break;
+    }
+  }
+  (*server)->Stop();
+  PrintEvent(absl::StrCat("{\"event\":\"stopped\",\"forced\":", forced ? "true" : "false",
+                          ",\"in_flight\":", handler.in_flight(), "}"));
+  return 0;
+}
+
+}  // namespace
+}  // namespace spillway
+
+int main(int argc, char** argv) { return spillway::Run(argc, argv); }

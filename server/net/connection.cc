@@ -1,0 +1,385 @@
+#include "server/net/connection.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace spillway {
+namespace {
+
+constexpr std::string_view kHttp2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+// Reads per readiness event before yielding to other connections on the loop.
+constexpr int kMaxReadsPerEvent = 16;
+
+}  // namespace
+
+class Connection::Scope {
+ public:
+  explicit Scope(Connection* connection) : connection_(connection) {
+    ++connection_->depth_;
+  }
+  ~Scope() {
+    if (--connection_->depth_ == 0) connection_->AfterCallbacks();
+  }
+
+ private:
+  Connection* const connection_;
+};
+
+Connection::Connection(EventLoop* loop, UniqueFd fd, std::string remote_address,
+                       SessionFactory* factory, const Options& options,
+                       ClosedCallback on_closed)
+    : loop_(loop),
+      fd_(std::move(fd)),
+      remote_address_(std::move(remote_address)),
+      factory_(factory),
+      options_(options),
+      on_closed_(std::move(on_closed)) {}
+
+Connection::~Connection() {
+  // Normally Finalize() already ran; this covers a registry torn down at exit.
+  if (linger_timer_ != 0) loop_->CancelTimer(linger_timer_);
+  if (first_bytes_timer_ != 0) loop_->CancelTimer(first_bytes_timer_);
+  if (watching_) loop_->Unwatch(fd_.get());
+  if (session_ != nullptr && !finalized_) session_->OnClose();
+}
+
+absl::Status Connection::Start() {
+  interest_ = EPOLLIN | EPOLLRDHUP;
+  absl::Status status = loop_->Watch(fd_.get(), interest_, this);
+  watching_ = status.ok();
+  if (watching_ && options_.first_bytes_timeout > absl::ZeroDuration() &&
+      options_.first_bytes_timeout != absl::InfiniteDuration()) {
+    // A client that connects and says nothing (or only part of the HTTP/2 preface)
+    // has no session to time it out yet. Nothing is answered: no protocol is known.
+    std::weak_ptr<Connection> weak = weak_from_this();
+    first_bytes_timer_ = loop_->AddTimer(options_.first_bytes_timeout, [weak] {
+      if (auto self = weak.lock()) {
+        self->first_bytes_timer_ = 0;
+        if (self->session_ == nullptr && !self->lingering_) self->CloseNow();
+      }
+    });
+  }
+  return status;
+}
+
+void Connection::Drain() {
+  if (closed_) return;
+  if (session_ == nullptr) {
+    CloseNow();
+    return;
+  }
+  Scope scope(this);
+  factory_->Drain(session_.get());
+}
+
+void Connection::OnIoEvent(uint32_t events) {
+  Scope scope(this);
+  if (events & EPOLLERR) {
+    CloseNow();
+    return;
+  }
+  if (events & EPOLLOUT) FlushOutput();
+  if (!closed_ && (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))) ReadFromSocket();
+  // EPOLLHUP is reported even when we do not ask for input (reading paused): both
+  // directions are gone, so nothing can be sent or read any more. Without this a
+  // paused connection would spin on it.
+  if (!closed_ && (events & EPOLLHUP) && pause_count_ > 0) CloseNow();
+}
+
+void Connection::ReadFromSocket() {
+  for (int i = 0; i < kMaxReadsPerEvent && !closed_ && !eof_; ++i) {
+    if (lingering_) {
+      // Discard: the session is done; we only wait for the peer to see our FIN.
+      char sink[16 * 1024];
+      ssize_t n = ::read(fd_.get(), sink, sizeof(sink));
+      if (n > 0) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+      CloseNow();  // EOF or error: the peer has what we sent
+      return;
+    }
+    if (pause_count_ > 0 || close_after_write_) return;
+    const size_t buffered = in_.size() - in_pos_;
+    if (buffered >= options_.max_read_buffer) return;
+    if (in_pos_ > 0) {  // compact: keep only unconsumed bytes
+      in_.erase(0, in_pos_);
+      in_pos_ = 0;
+    }
+    const size_t old_size = in_.size();
+    in_.resize(old_size + options_.read_chunk);
+    ssize_t n = ::read(fd_.get(), in_.data() + old_size, options_.read_chunk);
+    in_.resize(old_size + std::max<ssize_t>(n, 0));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) break;
+      CloseNow();
+      return;
+    }
+    if (n == 0) {
+      eof_ = true;
+      break;
+    }
+    ProcessInput();
+    if (static_cast<size_t>(n) < options_.read_chunk) break;  // likely drained
+  }
+  if (closed_) return;
+  if (eof_) {
+    ProcessInput();
+    // HTTP has no use for a half-closed client here: whatever is in flight is
+    // abandoned, except a response already being flushed before a close.
+    if (lingering_ || !close_after_write_) CloseNow();
+    return;
+  }
+  UpdateInterest();
+}
+
+void Connection::ProcessInput() {
+  while (!closed_ && !close_after_write_ && pause_count_ == 0 && in_pos_ < in_.size()) {
+    if (session_ == nullptr && !ChooseSession()) return;
+    std::string_view data(in_.data() + in_pos_, in_.size() - in_pos_);
+    absl::StatusOr<size_t> consumed;
+    {
+      Scope scope(this);
+      consumed = session_->OnRead(data);
+    }
+    if (!consumed.ok()) {
+      CloseNow();
+      return;
+    }
+    in_pos_ += std::min(*consumed, data.size());
+    if (next_session_ != nullptr) {
+      // The old session's OnRead has returned: it can be destroyed now.
+      session_ = std::move(next_session_);
+      continue;
+    }
+    if (*consumed == 0) return;  // the session waits for more bytes or a resume
+  }
+  if (in_pos_ == in_.size()) {
+    in_.clear();
+    in_pos_ = 0;
+  }
+}
+
+bool Connection::ChooseSession() {
+  std::string_view data(in_.data() + in_pos_, in_.size() - in_pos_);
+  const size_t n = std::min(data.size(), kHttp2Preface.size());
+  const bool preface_so_far = data.substr(0, n) == kHttp2Preface.substr(0, n);
+  if (preface_so_far && n < kHttp2Preface.size()) return false;  // need more bytes
+  absl::StatusOr<std::unique_ptr<ProtocolSession>> session =
+      preface_so_far ? factory_->CreateHttp2(this) : factory_->CreateHttp1(this);
+  if (!session.ok()) {
+    CloseNow();
+    return false;
+  }
+  session_ = std::move(*session);
+  if (first_bytes_timer_ != 0) {
+    loop_->CancelTimer(first_bytes_timer_);
+    first_bytes_timer_ = 0;
+  }
+  return true;
+}
+
+void Connection::Write(std::string_view bytes) {
+  if (closed_ || lingering_ || bytes.empty()) return;
+  if (pending_output() == 0) {
+    // Fast path: write straight from the caller's bytes, buffer only the rest.
+    while (!bytes.empty()) {
+      ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        bytes.remove_prefix(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) break;
+      CloseNow();  // EPIPE, ECONNRESET: the peer is gone
+      return;
+    }
+    if (bytes.empty()) return;
+    out_.clear();
+    out_pos_ = 0;
+  }
+  out_.append(bytes);
+  if (write_blocked()) write_was_blocked_ = true;
+  UpdateInterest();
+}
+
+bool Connection::write_blocked() const {
+  return pending_output() > options_.write_high_watermark;
+}
+
+void Connection::FlushOutput() {
+  while (pending_output() > 0) {
+    ssize_t n = ::send(fd_.get(), out_.data() + out_pos_, pending_output(), MSG_NOSIGNAL);
+    if (n > 0) {
+      out_pos_ += n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) break;
+    CloseNow();
+    return;
+  }
+  if (pending_output() == 0) {
+    out_.clear();
+    out_pos_ = 0;
+  } else if (out_pos_ > (1 << 16) && out_pos_ > out_.size() / 2) {
+    out_.erase(0, out_pos_);
+    out_pos_ = 0;
+  }
+  if (write_was_blocked_ &&
+      pending_output() <= options_.write_high_watermark / 2 && session_ != nullptr &&
+      !close_after_write_) {
+    write_was_blocked_ = false;
+    Scope scope(this);
+    session_->OnWritable();
+  }
+  if (closed_) return;
+  if (close_after_write_ && pending_output() == 0 && !lingering_) StartLinger();
+  UpdateInterest();
+}
+
+void Connection::StartLinger() {
+  lingering_ = true;
+  ::shutdown(fd_.get(), SHUT_WR);
+  // Discard what the peer still sends until it closes, or give up after a while.
+  std::weak_ptr<Connection> weak = weak_from_this();
+  linger_timer_ = loop_->AddTimer(options_.linger, [weak] {
+    if (auto self = weak.lock()) {
+      self->linger_timer_ = 0;
+      self->CloseNow();
+    }
+  });
+  UpdateInterest();
+  ReadFromSocket();
+}
+
+void Connection::PauseReading() {
+  ++pause_count_;
+  UpdateInterest();
+}
+
+void Connection::ResumeReading() {
+  if (pause_count_ == 0) return;  // unbalanced resume: ignore rather than go negative
+  if (--pause_count_ > 0) return;
+  UpdateInterest();
+  if (in_pos_ < in_.size() || eof_) {
+    // Bytes already buffered are offered at once, but never from inside the caller's
+    // stack (it may be the session or an Exchange).
+    if (depth_ > 0) {
+      reprocess_ = true;
+    } else {
+      PostProcessInput();
+    }
+  }
+}
+
+void Connection::PostProcessInput() {
+  if (process_posted_) return;
+  process_posted_ = true;
+  std::weak_ptr<Connection> weak = weak_from_this();
+  loop_->Post([weak] {
+    auto self = weak.lock();
+    if (self == nullptr) return;
+    self->process_posted_ = false;
+    Scope scope(self.get());
+    self->reprocess_ = true;
+  });
+}
+
+void Connection::CloseAfterWrite() {
+  if (closed_ || close_after_write_) return;
+  close_after_write_ = true;
+  if (pending_output() == 0) {
+    if (depth_ > 0) {
+      // Linger starts when the callback unwinds (AfterCallbacks flushes).
+      reprocess_ = true;
+    } else {
+      StartLinger();
+    }
+  }
+}
+
+void Connection::CloseNow() {
+  if (closed_) return;
+  closed_ = true;
+  if (watching_) {
+    loop_->Unwatch(fd_.get());
+    watching_ = false;
+  }
+  if (linger_timer_ != 0) {
+    loop_->CancelTimer(linger_timer_);
+    linger_timer_ = 0;
+  }
+  if (first_bytes_timer_ != 0) {
+    loop_->CancelTimer(first_bytes_timer_);
+    first_bytes_timer_ = 0;
+  }
+  // Finalizing calls into the session; never while one of its methods (or the
+  // caller's) may be on the stack.
+  if (depth_ == 0) {
+    std::weak_ptr<Connection> weak = weak_from_this();
+    loop_->Post([weak] {
+      if (auto self = weak.lock()) self->Finalize();
+    });
+  }
+}
+
+void Connection::ReplaceSession(std::unique_ptr<ProtocolSession> next) {
+  next_session_ = std::move(next);
+}
+
+void Connection::AfterCallbacks() {
+  // Runs with depth_ held at 1 so that the scopes opened below do not come back here;
+  // Finalize() runs last, at depth 0, when nothing of the session is on the stack.
+  ++depth_;
+  while (!closed_) {
+    if (next_session_ != nullptr && session_ != nullptr) {
+      session_ = std::move(next_session_);
+      reprocess_ = true;
+    }
+    if (!reprocess_) break;
+    reprocess_ = false;
+    if (close_after_write_) {
+      if (pending_output() == 0 && !lingering_) StartLinger();
+      continue;
+    }
+    ProcessInput();
+    if (eof_ && !closed_ && !close_after_write_ && pause_count_ == 0) CloseNow();
+    if (!closed_) UpdateInterest();
+  }
+  --depth_;
+  if (closed_ && !finalized_) Finalize();
+}
+
+void Connection::Finalize() {
+  if (finalized_) return;
+  finalized_ = true;
+  closed_ = true;
+  if (watching_) {
+    loop_->Unwatch(fd_.get());
+    watching_ = false;
+  }
+  if (session_ != nullptr) session_->OnClose();
+  session_.reset();
+  next_session_.reset();
+  fd_.reset();
+  if (on_closed_) on_closed_(this);
+}
+
+void Connection::UpdateInterest() {
+  if (closed_ || !watching_) return;
+  uint32_t want = 0;
+  const bool can_read =
+      lingering_ || (!eof_ && !close_after_write_ && pause_count_ == 0 &&
+                     in_.size() - in_pos_ < options_.max_read_buffer);
+  if (can_read) want |= EPOLLIN | EPOLLRDHUP;
+  if (pending_output() > 0) want |= EPOLLOUT;
+  if (want == interest_) return;
+  if (loop_->Modify(fd_.get(), want, this).ok()) interest_ = want;
+}
+
+}  // namespace spillway

@@ -1,0 +1,139 @@
+// Connection: one accepted TCP socket on one EventLoop. It owns the fd, a read buffer
+// and a write buffer, picks the protocol from the first bytes (the HTTP/2 client
+// preface, or else HTTP/1.1), and feeds a ProtocolSession (it is that session's
+// ConnectionIo).
+//
+// Buffers: the read buffer holds at most `max_read_buffer` unconsumed bytes (beyond
+// that the socket is not read); the write buffer has a high watermark above which
+// write_blocked() is true, and the session is told OnWritable() once it drains below
+// the low watermark (high / 2). Reading pauses are counted (PauseReading/
+// ResumeReading pairs), so independent pausers never resume each other.
+//
+// Closing: CloseAfterWrite() flushes, shuts down the write side, then reads and
+// discards for a short linger period so that the peer gets the final response
+// instead of a reset caused by unread request bytes. CloseNow() closes at once. In
+// both, the session's OnClose() runs exactly once, then the session is destroyed,
+// and the ConnectionRegistry is told (it destroys the Connection later, from a task).
+//
+// Timeouts: until its first bytes choose a protocol, the connection itself closes
+// it after `first_bytes_timeout` (one loop timer, owned here, cancelled once a session
+// exists). From then on the session owns the header, idle and body timeouts.
+//
+// Ownership: owned by a ConnectionRegistry through shared_ptr (tasks posted to the
+// loop hold weak_ptrs). The session is owned through unique_ptr. `loop` and `factory`
+// are not owned and outlive the connection.
+// Threading: loop thread only.
+// Re-entrancy: the session is never destroyed while one of its methods is on the
+// stack: destruction and session replacement happen when the connection's own
+// callback unwinds, or in a posted task.
+#ifndef SPILLWAY_SERVER_NET_CONNECTION_H_
+#define SPILLWAY_SERVER_NET_CONNECTION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "server/common/unique_fd.h"
+#include "server/net/event_loop.h"
+#include "server/net/protocol_session.h"
+#include "server/net/session_factory.h"
+
+namespace spillway {
+
+class Connection final : public ConnectionIo,
+                         public IoHandler,
+                         public std::enable_shared_from_this<Connection> {
+ public:
+  struct Options {
+    size_t write_high_watermark = 1 << 20;  // low watermark is half of it
+    size_t read_chunk = 64 * 1024;          // bytes asked of one read()
+    size_t max_read_buffer = 256 * 1024;    // unconsumed bytes kept before not reading
+    absl::Duration linger = absl::Seconds(2);
+    // From accept to the bytes that choose HTTP/1.1 or HTTP/2 (HEADER_TIMEOUT).
+    absl::Duration first_bytes_timeout = absl::Seconds(10);
+  };
+  // Called once, on the loop thread, when the connection has closed.
+  using ClosedCallback = std::function<void(Connection*)>;
+
+  Connection(EventLoop* loop, UniqueFd fd, std::string remote_address,
+             SessionFactory* factory, const Options& options, ClosedCallback on_closed);
+  ~Connection() override;
+
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Starts watching the socket.
+  absl::Status Start();
+  // Drain (SIGTERM): the session finishes its in-flight requests and closes; a
+  // connection that has not chosen a protocol yet closes at once.
+  void Drain();
+
+  // ConnectionIo.
+  void Write(std::string_view bytes) override;
+  bool write_blocked() const override;
+  void PauseReading() override;
+  void ResumeReading() override;
+  void CloseAfterWrite() override;
+  void CloseNow() override;
+  void ReplaceSession(std::unique_ptr<ProtocolSession> next) override;
+  EventLoop* loop() override { return loop_; }
+  const std::string& remote_address() const override { return remote_address_; }
+
+  // IoHandler.
+  void OnIoEvent(uint32_t events) override;
+
+ private:
+  // Counts the connection's own callbacks on the stack; the outermost one, when it
+  // unwinds, applies what was deferred (session replacement, re-processing input,
+  // finalizing a close).
+  class Scope;
+
+  size_t pending_output() const { return out_.size() - out_pos_; }
+  void ReadFromSocket();
+  void ProcessInput();
+  bool ChooseSession();  // false: not enough bytes yet, or failed (closed)
+  void FlushOutput();
+  void StartLinger();
+  void UpdateInterest();
+  void AfterCallbacks();
+  void PostProcessInput();
+  void Finalize();
+
+  EventLoop* const loop_;  // not owned
+  UniqueFd fd_;
+  const std::string remote_address_;
+  SessionFactory* const factory_;  // not owned
+  const Options options_;
+  ClosedCallback on_closed_;
+
+  std::unique_ptr<ProtocolSession> session_;
+  std::unique_ptr<ProtocolSession> next_session_;  // ReplaceSession, applied on unwind
+
+  std::string in_;  // read buffer; bytes before in_pos_ are consumed
+  size_t in_pos_ = 0;
+  std::string out_;  // write buffer; bytes before out_pos_ are written
+  size_t out_pos_ = 0;
+
+  uint32_t interest_ = 0;  // the epoll mask currently registered
+  bool watching_ = false;
+  int pause_count_ = 0;
+  bool eof_ = false;                // the peer closed its side
+  bool write_was_blocked_ = false;  // OnWritable owed when below low watermark
+  bool close_after_write_ = false;
+  bool lingering_ = false;
+  bool closed_ = false;             // CloseNow ran; Finalize pending or done
+  bool finalized_ = false;
+  bool process_posted_ = false;
+  bool reprocess_ = false;  // input to offer again when the callback unwinds
+  int depth_ = 0;
+  EventLoop::TimerId linger_timer_ = 0;
+  EventLoop::TimerId first_bytes_timer_ = 0;  // armed from Start() to ChooseSession()
+};
+
+}  // namespace spillway
+
+#endif  // SPILLWAY_SERVER_NET_CONNECTION_H_

@@ -1,0 +1,102 @@
+#include "server/net/server_settings.h"
+
+#include <array>
+
+#include "server/common/quantity.h"
+#include "server/common/status_macros.h"
+
+namespace spillway {
+namespace {
+
+constexpr SettingSpec kHttpPort = {
+    "HTTP_PORT", "8080",
+    "TCP port for HTTP/1.1 and HTTP/2 (h2c); 0 picks a free port, printed at start-up"};
+constexpr SettingSpec kListenAddress = {"LISTEN_ADDRESS", "0.0.0.0",
+                                        "IPv4 or IPv6 address to listen on"};
+constexpr SettingSpec kEventLoops = {
+    "EVENT_LOOPS", "0", "event-loop threads, each with its own listener; 0 means one per core"};
+constexpr SettingSpec kMaxHeaderBytes = {
+    "MAX_HEADER_BYTES", "16Ki",
+    "HTTP/1.1 request line plus header fields, and HTTP/2's header list size "
+    "(SETTINGS_MAX_HEADER_LIST_SIZE); larger requests get 431"};
+constexpr SettingSpec kDrainTimeout = {
+    "DRAIN_TIMEOUT", "30s",
+    "on SIGTERM/SIGINT, how long in-flight requests may take before exit"};
+constexpr SettingSpec kAccessLog = {
+    "ACCESS_LOG", "true", "one JSON line per request on stdout: true or false"};
+
+constexpr SettingSpec kHeaderTimeout = {
+    "HEADER_TIMEOUT", "10s",
+    "from a request's first byte (or the connection's accept) to the end of its "
+    "header; HTTP/1.1 gets 408 and is closed, HTTP/2 GOAWAY; 0 turns it off"};
+constexpr SettingSpec kIdleTimeout = {
+    "IDLE_TIMEOUT", "60s",
+    "a keep-alive HTTP/1.1 connection with nothing in flight, or an HTTP/2 connection "
+    "without streams, is closed after this long (HTTP/2 with GOAWAY); 0 turns it off"};
+constexpr SettingSpec kBodyTimeout = {
+    "BODY_TIMEOUT", "30s",
+    "no request body byte for this long while one is expected (and not held back by "
+    "the server): 408 (HTTP/1.1 then closes; HTTP/2 resets the stream); 0 turns it off"};
+constexpr SettingSpec kMaxConnections = {
+    "MAX_CONNECTIONS", "10000",
+    "open client connections per process; beyond it a new connection gets 503 with "
+    "Retry-After and is closed"};
+constexpr SettingSpec kMaxConcurrentUploads = {
+    "MAX_CONCURRENT_UPLOADS", "1000",
+    "requests in flight other than /healthz, /readyz and /metrics; beyond it: 503 "
+    "with Retry-After"};
+constexpr SettingSpec kH2MaxConcurrentStreams = {
+    "H2_MAX_CONCURRENT_STREAMS", "100",
+    "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; streams beyond it are refused "
+    "(RST_STREAM REFUSED_STREAM)"};
+
+constexpr std::array<SettingSpec, 12> kSpecs = {
+    kHttpPort,      kListenAddress,  kEventLoops,         kMaxHeaderBytes,
+    kDrainTimeout,  kAccessLog,      kHeaderTimeout,      kIdleTimeout,
+    kBodyTimeout,   kMaxConnections, kMaxConcurrentUploads, kH2MaxConcurrentStreams};
+
+absl::StatusOr<bool> ParseBool(std::string_view text) {
+  if (text == "true" || text == "1" || text == "yes") return true;
+  if (text == "false" || text == "0" || text == "no") return false;
+  return absl::InvalidArgumentError("must be true or false");
+}
+
+}  // namespace
+
+absl::Span<const SettingSpec> ServerSettings::Specs() { return kSpecs; }
+
+absl::StatusOr<ServerSettings> ServerSettings::FromSource(SettingsSource& source) {
+  ServerSettings settings;
+  ASSIGN_OR_RETURN(int64_t port, source.GetInteger(kHttpPort, 0, 65535));
+  settings.http_port = static_cast<uint16_t>(port);
+  ASSIGN_OR_RETURN(settings.listen_address, source.GetString(kListenAddress));
+  ASSIGN_OR_RETURN(int64_t loops, source.GetInteger(kEventLoops, 0, 1024));
+  settings.event_loops = static_cast<size_t>(loops);
+  ASSIGN_OR_RETURN(
+      settings.max_header_bytes,
+      source.GetParsed<uint64_t>(
+          kMaxHeaderBytes, [](std::string_view text) -> absl::StatusOr<uint64_t> {
+            ASSIGN_OR_RETURN(uint64_t bytes, ParseByteSize(text));
+            // Below 1 KiB ordinary clients fail; above 1 MiB one request could pin
+            // a lot of memory per connection.
+            if (bytes < 1024 || bytes > 1024 * 1024) {
+              return absl::InvalidArgumentError("must be from 1Ki to 1Mi");
+            }
+            return bytes;
+          }));
+  ASSIGN_OR_RETURN(settings.drain_timeout, source.GetDuration(kDrainTimeout));
+  ASSIGN_OR_RETURN(settings.access_log, source.GetParsed<bool>(kAccessLog, ParseBool));
+  ASSIGN_OR_RETURN(settings.header_timeout, source.GetDuration(kHeaderTimeout));
+  ASSIGN_OR_RETURN(settings.idle_timeout, source.GetDuration(kIdleTimeout));
+  ASSIGN_OR_RETURN(settings.body_timeout, source.GetDuration(kBodyTimeout));
+  ASSIGN_OR_RETURN(settings.max_connections,
+                   source.GetInteger(kMaxConnections, 1, int64_t{1} << 30));
+  ASSIGN_OR_RETURN(settings.max_concurrent_uploads,
+                   source.GetInteger(kMaxConcurrentUploads, 1, int64_t{1} << 30));
+  ASSIGN_OR_RETURN(int64_t streams,
+                   source.GetInteger(kH2MaxConcurrentStreams, 1, int64_t{1} << 20));
+  settings.h2_max_concurrent_streams = static_cast<uint32_t>(streams);
+  return settings;
+}
+
+}  // namespace spillway

@@ -1,0 +1,175 @@
+// The real spillwayd on an ephemeral loopback port, driven by curl and raw sockets.
+#include <signal.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/spillwayd_process.h"
+#include "tests/integration/test_clients.h"
+
+namespace spillway {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+class FrontEndTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto server = SpillwaydProcess::Start({});
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+  }
+
+  std::string Url(const std::string& path) const {
+    return absl::StrCat("http://127.0.0.1:", server_->http_port(), path);
+  }
+
+  // curl printing the body, then "\n<code> <http version>".
+  CommandResult Curl(std::vector<std::string> args) {
+    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "10", "-w",
+                                     "\n%{http_code} %{http_version}"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    absl::StatusOr<CommandResult> result = RunCommand(argv);
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? *result : CommandResult{};
+  }
+
+  std::unique_ptr<SpillwaydProcess> server_;
+};
+
+TEST_F(FrontEndTest, HealthzOverHttp1WithCurl) {
+  CommandResult result = Curl({"--http1.1", Url("/healthz")});
+  EXPECT_EQ(result.exit_code, 0) << result.errors;
+  EXPECT_EQ(result.output, "ok\n\n200 1.1");
+  EXPECT_TRUE(server_->WaitForLine("\"path\":\"/healthz\"", absl::Seconds(5)))
+      << "no access-log line";
+}
+
+TEST_F(FrontEndTest, ReadyzAndMetricsOverHttp1) {
+  EXPECT_EQ(Curl({Url("/readyz")}).output, "ready\n\n200 1.1");
+  CommandResult metrics = Curl({Url("/metrics")});
+  EXPECT_THAT(metrics.output, HasSubstr("# TYPE spillway_connections_total counter"));
+  EXPECT_THAT(metrics.output, HasSubstr("spillway_requests_total{protocol=\"HTTP/1.1\""));
+}
+
+TEST_F(FrontEndTest, CurlReusesOneConnectionForTwoRequests) {
+  absl::StatusOr<CommandResult> result =
+      RunCommand({"curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-o", "/dev/null",
+                  "-w", "%{num_connects} ", Url("/healthz"), Url("/readyz")});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->output, "1 0 ") << result->errors;
+}
+
+TEST_F(FrontEndTest, KeepAliveServesTwoRequestsOnOneRawConnection) {
+  auto connection = RawConnection::Connect(server_->http_port());
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  ASSERT_TRUE(connection->Send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").ok());
+  std::string first = connection->ReadUntil("ok\n");
+  EXPECT_THAT(first, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(first, HasSubstr("\r\n\r\nok\n"));
+  ASSERT_TRUE(connection->Send("GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n").ok());
+  std::string second = connection->ReadUntil("ready\n");
+  EXPECT_THAT(second, StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(second, HasSubstr("\r\n\r\nready\n"));
+}
+
+TEST_F(FrontEndTest, PipelinedRequestsAreAnsweredInOrder) {
+  auto connection = RawConnection::Connect(server_->http_port());
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  ASSERT_TRUE(connection
+                  ->Send("GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n"
+                         "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                  .ok());
+  std::string all;
+  EXPECT_TRUE(connection->ReadToClose(&all));
+  const size_t ready = all.find("ready\n");
+  const size_t ok = all.find("ok\n");
+  ASSERT_NE(ready, std::string::npos) << all;
+  ASSERT_NE(ok, std::string::npos) << all;
+  EXPECT_LT(ready, ok);
+}
+
+TEST_F(FrontEndTest, MalformedRequestGets400AndTheServerStillServes) {
+  {
+    auto connection = RawConnection::Connect(server_->http_port());
+    ASSERT_TRUE(connection.ok()) << connection.status();
+    ASSERT_TRUE(connection->Send("GET / HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n").ok());
+    std::string response;
+    EXPECT_TRUE(connection->ReadToClose(&response)) << "the connection must close";
+    EXPECT_EQ(StatusCodeOf(response), 400) << response;
+    EXPECT_THAT(response, HasSubstr("connection: close\r\n"));
+  }
+  {
+    auto connection = RawConnection::Connect(server_->http_port());
+    ASSERT_TRUE(connection.ok()) << connection.status();
+    ASSERT_TRUE(connection
+                    ->Send("POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
+                           "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+                    .ok());
+    std::string response;
+    EXPECT_TRUE(connection->ReadToClose(&response));
+    EXPECT_EQ(StatusCodeOf(response), 400) << response;
+  }
+  EXPECT_EQ(Curl({Url("/healthz")}).output, "ok\n\n200 1.1");
+}
+
+TEST_F(FrontEndTest, OversizedHeadersGet431) {
+  CommandResult result =
+      Curl({"-H", "X-Big: " + std::string(20 * 1024, 'b'), Url("/healthz")});
+  EXPECT_THAT(result.output, HasSubstr("431 1.1")) << result.errors;
+  EXPECT_EQ(Curl({Url("/healthz")}).output, "ok\n\n200 1.1");
+}
+
+TEST_F(FrontEndTest, Http2PriorKnowledgeAndUpgradeServeHealthz) {
+  CommandResult prior = Curl({"--http2-prior-knowledge", Url("/healthz")});
+  EXPECT_EQ(prior.output, "ok\n\n200 2") << prior.errors;
+  CommandResult upgrade = Curl({"--http2", Url("/healthz")});
+  EXPECT_EQ(upgrade.output, "ok\n\n200 2") << upgrade.errors;
+}
+
+TEST_F(FrontEndTest, SigtermExitsZero) {
+  EXPECT_EQ(Curl({Url("/healthz")}).output, "ok\n\n200 1.1");
+  ASSERT_TRUE(server_->Signal(SIGTERM).ok());
+  absl::StatusOr<int> code = server_->Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  EXPECT_TRUE(server_->WaitForLine("\"event\":\"stopped\"", absl::Seconds(1)));
+}
+
+TEST_F(FrontEndTest, SigtermWithAnIdleKeepAliveConnectionExitsZero) {
+  {
+    auto connection = RawConnection::Connect(server_->http_port());
+    ASSERT_TRUE(connection.ok()) << connection.status();
+    ASSERT_TRUE(connection->Send("GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").ok());
+    EXPECT_THAT(connection->ReadUntil("ok\n"), HasSubstr("ok\n"));
+    ASSERT_TRUE(server_->Signal(SIGTERM).ok());
+    std::string rest;
+    EXPECT_TRUE(connection->ReadToClose(&rest)) << "drain closes idle connections";
+  }  // the client closes on EOF, as real clients do, ending the server's linger
+  absl::StatusOr<int> code = server_->Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+}
+
+TEST(SpillwaydCommandLine, HelpExitsZeroAndListsSettings) {
+  absl::StatusOr<CommandResult> result = RunCommand({SPILLWAYD_PATH, "--help"});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 0);
+  EXPECT_THAT(result->output, HasSubstr("--http-port"));
+  EXPECT_THAT(result->output, HasSubstr("SPILLWAY_DRAIN_TIMEOUT"));
+  EXPECT_THAT(result->output, HasSubstr("--max-body-size"));
+}
+
+TEST(SpillwaydCommandLine, InvalidSettingExitsTwo) {
+  absl::StatusOr<CommandResult> result =
+      RunCommand({SPILLWAYD_PATH, "--http-port=seventy"});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 2);
+  EXPECT_THAT(result->errors, HasSubstr("HTTP_PORT"));
+}
+
+}  // namespace
+}  // namespace spillway

@@ -1,0 +1,345 @@
+// Drives Http1Session through a fake ConnectionIo (the session never touches a
+// socket), with a real EventLoop for the flushes it posts.
+#include "server/http/http1_session.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/net/event_loop.h"
+
+namespace spillway {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
+
+// Records what the session asks of its connection, and feeds it like Connection
+// does: unconsumed bytes are kept and offered again while reading is not paused.
+class FakeConnectionIo final : public ConnectionIo {
+ public:
+  explicit FakeConnectionIo(EventLoop* loop) : loop_(loop) {}
+
+  void Write(std::string_view bytes) override { written.append(bytes); }
+  bool write_blocked() const override { return false; }
+  void PauseReading() override { ++pauses; }
+  void ResumeReading() override { --pauses; }
+  void CloseAfterWrite() override { close_after_write = true; }
+  void CloseNow() override { closed_now = true; }
+  void ReplaceSession(std::unique_ptr<ProtocolSession> next) override {
+    replacement = std::move(next);
+  }
+  EventLoop* loop() override { return loop_; }
+  const std::string& remote_address() const override { return remote_; }
+
+  void Feed(ProtocolSession* session, std::string_view bytes) {
+    pending_.append(bytes);
+    while (!pending_.empty() && pauses == 0) {
+      absl::StatusOr<size_t> consumed = session->OnRead(pending_);
+      ASSERT_TRUE(consumed.ok()) << consumed.status();
+      if (*consumed == 0) break;
+      pending_.erase(0, *consumed);
+    }
+  }
+
+  std::string written;
+  int pauses = 0;
+  bool close_after_write = false;
+  bool closed_now = false;
+  std::unique_ptr<ProtocolSession> replacement;
+
+ private:
+  EventLoop* const loop_;
+  const std::string remote_ = "127.0.0.1:5555";
+  std::string pending_;
+};
+
+struct Request {
+  RequestHead head;
+  std::string body;
+  int data_calls = 0;
+  bool ended = false;
+  bool stream_closed = false;
+  Responder* responder = nullptr;
+};
+
+enum class Mode {
+  kRespondAtEnd,    // 200 with "path=<path> body=<body>" at OnBodyEnd
+  kRespondInStart,  // `start_status` from Start()
+  kDefer,           // the test responds through Request::responder
+};
+
+class RecordingExchange final : public Exchange {
+ public:
+  RecordingExchange(Request* request, Mode mode) : request_(request), mode_(mode) {}
+  absl::Status OnBodyData(std::string_view data) override {
+    request_->body.append(data);
+    ++request_->data_calls;
+    return absl::OkStatus();
+  }
+  void OnBodyEnd() override {
+    request_->ended = true;
+    if (mode_ == Mode::kRespondAtEnd) {
+      HttpResponse response;
+      response.body = "path=" + request_->head.path + " body=" + request_->body;
+      request_->responder->Respond(std::move(response));
+    }
+  }
+  void OnStreamClosed() override { request_->stream_closed = true; }
+
+ private:
+  Request* const request_;
+  const Mode mode_;
+};
+
+class RecordingHandler final : public RequestHandler {
+ public:
+  std::shared_ptr<Exchange> Start(const RequestHead& head, Responder* responder,
+                                  EventLoop* loop) override {
+    requests.push_back(std::make_unique<Request>());
+    Request* request = requests.back().get();
+    request->head = head;
+    request->responder = responder;
+    if (mode == Mode::kRespondInStart) {
+      responder->Respond(HttpResponse::Error(start_status, "refused"));
+    }
+    return std::make_shared<RecordingExchange>(request, mode);
+  }
+
+  Mode mode = Mode::kRespondAtEnd;
+  int start_status = 413;
+  std::vector<std::unique_ptr<Request>> requests;
+};
+
+class Http1SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto loop = EventLoop::Create();
+    ASSERT_TRUE(loop.ok());
+    loop_ = std::move(*loop);
+    io_ = std::make_unique<FakeConnectionIo>(loop_.get());
+    Http1Options options;
+    options.max_header_bytes = 16 * 1024;
+    session_ = std::make_unique<Http1Session>(io_.get(), &handler_, options);
+  }
+
+  void Feed(std::string_view bytes) { io_->Feed(session_.get(), bytes); }
+  void FeedBytewise(std::string_view bytes) {
+    for (char c : bytes) Feed(std::string_view(&c, 1));
+  }
+  // Runs the tasks posted so far (flushes of responses sent from "outside").
+  void RunPostedTasks() {
+    loop_->Post([this] { loop_->Stop(); });
+    loop_->Run();
+  }
+
+  std::unique_ptr<EventLoop> loop_;
+  RecordingHandler handler_;
+  std::unique_ptr<FakeConnectionIo> io_;
+  std::unique_ptr<Http1Session> session_;
+};
+
+TEST_F(Http1SessionTest, KeepAliveServesTwoRequestsOnOneConnection) {
+  Feed("GET /a?x=1 HTTP/1.1\r\nHost: h\r\n\r\n");
+  Feed("GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(handler_.requests.size(), 2u);
+  EXPECT_EQ(handler_.requests[0]->head.path, "/a");
+  EXPECT_EQ(handler_.requests[0]->head.query, "x=1");
+  EXPECT_EQ(handler_.requests[0]->head.protocol, "HTTP/1.1");
+  EXPECT_EQ(handler_.requests[0]->head.remote_address, "127.0.0.1:5555");
+  EXPECT_EQ(io_->written,
+            "HTTP/1.1 200 OK\r\ncontent-length: 13\r\n\r\npath=/a body="
+            "HTTP/1.1 200 OK\r\ncontent-length: 13\r\n\r\npath=/b body=");
+  EXPECT_FALSE(io_->close_after_write);
+  EXPECT_TRUE(handler_.requests[0]->stream_closed);
+  EXPECT_TRUE(handler_.requests[1]->stream_closed);
+}
+
+TEST_F(Http1SessionTest, PipelinedResponsesKeepRequestOrder) {
+  handler_.mode = Mode::kDefer;
+  Feed("GET /first HTTP/1.1\r\nHost: h\r\n\r\nGET /second HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(handler_.requests.size(), 2u);
+  // The second request is answered first, from outside the session (a posted reply).
+  HttpResponse second;
+  second.status = 201;
+  second.body = "second";
+  handler_.requests[1]->responder->Respond(second);
+  RunPostedTasks();
+  EXPECT_EQ(io_->written, "") << "the second response must wait for the first";
+  HttpResponse first;
+  first.body = "first";
+  handler_.requests[0]->responder->Respond(first);
+  // The loop ran once already (Stop is sticky), so flush through the session.
+  session_->OnWritable();
+  EXPECT_EQ(io_->written,
+            "HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirst"
+            "HTTP/1.1 201 Created\r\ncontent-length: 6\r\n\r\nsecond");
+}
+
+TEST_F(Http1SessionTest, HeadResponseHasLengthButNoBody) {
+  Feed("HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n");
+  EXPECT_EQ(io_->written, "HTTP/1.1 200 OK\r\ncontent-length: 13\r\n\r\n");
+}
+
+TEST_F(Http1SessionTest, ChunkedBodyIsDeliveredDecoded) {
+  FeedBytewise(
+      "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n");
+  ASSERT_EQ(handler_.requests.size(), 1u);
+  const Request& request = *handler_.requests[0];
+  EXPECT_FALSE(request.head.content_length.has_value());
+  EXPECT_EQ(request.body, "hello world");
+  EXPECT_TRUE(request.ended);
+  EXPECT_THAT(io_->written, HasSubstr("path=/c body=hello world"));
+  EXPECT_FALSE(io_->close_after_write);
+}
+
+TEST_F(Http1SessionTest, ContentLengthBodyIsDelivered) {
+  Feed("POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nContent-Type: text/x\r\n\r\nab");
+  ASSERT_EQ(handler_.requests.size(), 1u);
+  EXPECT_EQ(handler_.requests[0]->head.content_length, 5u);
+  EXPECT_EQ(handler_.requests[0]->head.content_type, "text/x");
+  EXPECT_FALSE(handler_.requests[0]->ended);
+  Feed("cde");
+  EXPECT_EQ(handler_.requests[0]->body, "abcde");
+  EXPECT_THAT(io_->written, HasSubstr("path=/p body=abcde"));
+}
+
+TEST_F(Http1SessionTest, ExpectContinueGets100BeforeTheBody) {
+  Feed("PUT /e HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(io_->written, "HTTP/1.1 100 Continue\r\n\r\n");
+  Feed("hello");
+  EXPECT_EQ(io_->written,
+            "HTTP/1.1 100 Continue\r\n\r\n"
+            "HTTP/1.1 200 OK\r\ncontent-length: 18\r\n\r\npath=/e body=hello");
+}
+
+TEST_F(Http1SessionTest, ExpectContinueRefusedAtStartSendsOnlyTheFinalResponse) {
+  handler_.mode = Mode::kRespondInStart;
+  handler_.start_status = 413;
+  Feed("PUT /e HTTP/1.1\r\nHost: h\r\nContent-Length: 999999\r\n"
+       "Expect: 100-continue\r\n\r\n");
+  EXPECT_THAT(io_->written, StartsWith("HTTP/1.1 413 Payload Too Large\r\n"));
+  EXPECT_THAT(io_->written, Not(HasSubstr("100 Continue")));
+  EXPECT_THAT(io_->written, HasSubstr("connection: close\r\n"));
+  EXPECT_TRUE(io_->close_after_write);
+}
+
+TEST_F(Http1SessionTest, EarlyResponseStopsTheBodyAndCloses) {
+  handler_.mode = Mode::kRespondInStart;
+  handler_.start_status = 415;
+  Feed("POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\nsome body bytes");
+  ASSERT_EQ(handler_.requests.size(), 1u);
+  EXPECT_EQ(handler_.requests[0]->data_calls, 0);
+  EXPECT_THAT(io_->written, StartsWith("HTTP/1.1 415 "));
+  EXPECT_THAT(io_->written, HasSubstr("connection: close\r\n"));
+  EXPECT_TRUE(io_->close_after_write);
+  EXPECT_GT(io_->pauses, 0) << "the rest of the body is not read";
+  EXPECT_TRUE(handler_.requests[0]->stream_closed);
+}
+
+TEST_F(Http1SessionTest, ContentLengthWithTransferEncodingIs400AndCloses) {
+  Feed("POST /s HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n"
+       "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  EXPECT_TRUE(handler_.requests.empty());
+  EXPECT_THAT(io_->written, StartsWith("HTTP/1.1 400 Bad Request\r\n"));
+  EXPECT_THAT(io_->written, HasSubstr("connection: close\r\n"));
+  EXPECT_TRUE(io_->close_after_write);
+}
+
+TEST_F(Http1SessionTest, DifferingDuplicateContentLengthIs400) {
+  Feed("POST /s HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\n");
+  EXPECT_TRUE(handler_.requests.empty());
+  EXPECT_THAT(io_->written, StartsWith("HTTP/1.1 400 "));
+  EXPECT_TRUE(io_->close_after_write);
+}
+
+TEST_F(Http1SessionTest, TransferEncodingOtherThanChunkedIs400) {
+  Feed("POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked, identity\r\n\r\n");
+  EXPECT_TRUE(handler_.requests.empty());
+  EXPECT_THAT(io_->written, StartsWith("HTTP/1.1 400 "));
+}
+
+TEST_F(Http1SessionTest, InvalidChunkSizeIs400AndEndsTheExchange) {
+  Feed("POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "3\r\nabc\r\nzz\r\nxx\r\n0\r\n\r\n");
+  ASSERT_EQ(handler_.requests.size(), 1u);
+  EXPECT_EQ(handler_.requests[0]->body, "abc");
+  EXPECT_FALSE(handler_.requests[0]->ended);
+  EXPECT_TRUE(handler_.requests[0]->stream_closed);
+  EXPECT_THAT(io_->written, StartsWith("HTTP/1.1 400 "));
+  EXPECT_TRUE(io_->close_after_write);
+}
+
+TEST_F(Http1SessionTest, MalformedRequestLineIs400) {
+  Feed("GARBAGE\x01 / HTTP/1.1\r\n\r\n");
+  EXPECT_THAT(io_->written, StartsWith("HTTP/1.1 400 "));
+  EXPECT_TRUE(io_->close_after_write);
+}
+
+TEST_F(Http1SessionTest, HeaderTooLargeIs431) {
+  Feed("GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(20 * 1024, 'a') +
+       "\r\n\r\n");
+  EXPECT_TRUE(handler_.requests.empty());
+  EXPECT_THAT(io_->written, StartsWith("HTTP/1.1 431 Request Header Fields Too Large\r\n"));
+  EXPECT_THAT(io_->written, HasSubstr("connection: close\r\n"));
+  EXPECT_TRUE(io_->close_after_write);
+}
+
+TEST_F(Http1SessionTest, ResponsesBeforeAParseErrorStillGoOutInOrder) {
+  handler_.mode = Mode::kDefer;
+  Feed("GET /ok HTTP/1.1\r\nHost: h\r\n\r\nBROKEN\r\n\r\n");
+  ASSERT_EQ(handler_.requests.size(), 1u);
+  EXPECT_EQ(io_->written, "");
+  handler_.requests[0]->responder->Respond(HttpResponse{});
+  RunPostedTasks();
+  EXPECT_THAT(io_->written, StartsWith("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+                                       "HTTP/1.1 400 "));
+}
+
+TEST_F(Http1SessionTest, ConnectionCloseRequestClosesAfterResponse) {
+  Feed("GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+  ASSERT_EQ(handler_.requests.size(), 1u);
+  EXPECT_THAT(io_->written, HasSubstr("connection: close\r\n"));
+  EXPECT_TRUE(io_->close_after_write);
+}
+
+TEST_F(Http1SessionTest, Http10KeepAliveIsExplicit) {
+  Feed("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_THAT(io_->written, HasSubstr("connection: keep-alive\r\n"));
+  EXPECT_FALSE(io_->close_after_write);
+  Feed("GET /b HTTP/1.0\r\n\r\n");
+  EXPECT_THAT(io_->written, HasSubstr("connection: close\r\n"));
+  EXPECT_TRUE(io_->close_after_write);
+}
+
+TEST_F(Http1SessionTest, ClosingTheConnectionClosesOpenExchanges) {
+  handler_.mode = Mode::kDefer;
+  Feed("POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc");
+  ASSERT_EQ(handler_.requests.size(), 1u);
+  session_->OnClose();
+  EXPECT_TRUE(handler_.requests[0]->stream_closed);
+  EXPECT_FALSE(handler_.requests[0]->ended);
+}
+
+TEST_F(Http1SessionTest, PausedBodyIsNotConsumedUntilResumed) {
+  handler_.mode = Mode::kDefer;
+  Feed("POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\n");
+  ASSERT_EQ(handler_.requests.size(), 1u);
+  Responder* responder = handler_.requests[0]->responder;
+  responder->PauseBody();
+  EXPECT_EQ(io_->pauses, 1);
+  Feed("abcdef");
+  EXPECT_EQ(handler_.requests[0]->body, "");
+  responder->ResumeBody();
+  EXPECT_EQ(io_->pauses, 0);
+  Feed("");
+  EXPECT_EQ(handler_.requests[0]->body, "abcdef");
+  EXPECT_TRUE(handler_.requests[0]->ended);
+}
+
+}  // namespace
+}  // namespace spillway

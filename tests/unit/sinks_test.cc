@@ -1,0 +1,265 @@
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/dispatch/buffered_upload_source.h"
+#include "server/dispatch/dir_sink.h"
+#include "server/dispatch/discard_sink.h"
+#include "server/dispatch/dispatcher.h"
+#include "server/dispatch/receipt.h"
+#include "server/dispatch/sink_pool.h"
+#include "server/dispatch/stored_name.h"
+#include "server/dispatch/stream_upload_source.h"
+#include "server/upload/temp_directory.h"
+#include "tests/unit/dispatch_test_util.h"
+#include "tests/unit/scoped_test_dir.h"
+
+namespace spillway {
+namespace {
+
+using ::spillway::testing::ScopedTestDir;
+using ::spillway::testing::Sha256Hex;
+using ::spillway::testing::TestBytes;
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::SizeIs;
+using ::testing::StartsWith;
+
+constexpr std::string_view kId = "0123456789abcdef0123456789abcdef";
+
+std::vector<std::string> ScopedTestDirList(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(StoredFileName, KeepsOnlyTheLastSegmentOfATraversal) {
+  EXPECT_EQ(StoredFileName(kId, 0, "../../etc/passwd"), std::string(kId) + "-0-passwd");
+  EXPECT_EQ(StoredFileName(kId, 1, "..\\..\\boot.ini"), std::string(kId) + "-1-boot.ini");
+  EXPECT_EQ(StoredFileName(kId, 2, "C:\\Users\\me\\a b.txt"),
+            std::string(kId) + "-2-a_b.txt");
+}
+
+TEST(StoredFileName, NeverHiddenNeverDotsNeverEmpty) {
+  EXPECT_EQ(StoredFileName(kId, 0, ".bashrc"), std::string(kId) + "-0-bashrc");
+  EXPECT_EQ(StoredFileName(kId, 0, ".."), std::string(kId) + "-0-file");
+  EXPECT_EQ(StoredFileName(kId, 0, ""), std::string(kId) + "-0-file");
+  EXPECT_EQ(StoredFileName(kId, 0, "dir/"), std::string(kId) + "-0-file");
+}
+
+TEST(StoredFileName, ReplacesUnsafeBytesAndBoundsTheLength) {
+  EXPECT_EQ(StoredFileName(kId, 0, "r\xC3\xA9sum\xC3\xA9 (1).pdf"),
+            std::string(kId) + "-0-r_sum_1_.pdf");
+  EXPECT_EQ(StoredFileName(kId, 0, std::string("a\0b", 3)), std::string(kId) + "-0-a_b");
+  const std::string stored = StoredFileName(kId, 0, std::string(300, 'x') + ".jpeg");
+  EXPECT_EQ(stored.size(), kId.size() + 3 + kMaxSafeNameBytes);
+  EXPECT_THAT(stored, ::testing::EndsWith(".jpeg"));
+}
+
+TEST(Receipt, IsEscapedJson) {
+  Receipt receipt;
+  receipt.upload_id = "id";
+  receipt.total_bytes = 5;
+  receipt.fields.emplace_back("q\"", "line\nbreak");
+  FileReceipt file;
+  file.field_name = "f";
+  file.filename = "a\\b";
+  file.size = 3;
+  file.sha256 = "abc";
+  file.mode = UploadMode::kSpill;
+  file.stored_name = "id-0-b";
+  receipt.files.push_back(file);
+  EXPECT_EQ(receipt.ToJson(),
+            R"({"upload_id":"id","total_bytes":5,"fields":[{"name":"q\"","value":"line\nbreak"}],)"
+            R"("files":[{"field_name":"f","filename":"a\\b","content_type":"","size":3,)"
+            R"("sha256":"abc","mode":"spill","stored_name":"id-0-b"}]})"
+            "\n");
+}
+
+TEST(MakeSink, ParsesTheSinkSetting) {
+  ScopedTestDir dir;
+  EXPECT_EQ(*MakeSink(""), nullptr);
+  EXPECT_EQ((*MakeSink("discard"))->name(), "discard");
+  EXPECT_EQ((*MakeSink("discard:rate=50Mi"))->name(), "discard");
+  EXPECT_EQ((*MakeSink("dir:" + dir.path() + "/made"))->name(), "dir");
+  EXPECT_TRUE(std::filesystem::is_directory(dir.path() + "/made"));
+  EXPECT_EQ(MakeSink("dir:").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MakeSink("discard:rate=0").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MakeSink("s3:bucket").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The sinks through the real dispatcher, as spillwayd runs them.
+class SinkPoolTest : public ::testing::Test {
+ protected:
+  SinkPoolTest() : temp_dir_(*TempDirectory::Open(spill_dir_.path())) {
+    settings_.dispatch_timeout = absl::Seconds(5);
+    settings_.reply_timeout = absl::Seconds(5);
+    settings_.chunk_size = 1000;
+  }
+
+  std::unique_ptr<UploadedFile> File(std::string field, std::string filename,
+                                     std::string_view data) {
+    UploadedFileOptions options;
+    options.max_memory_size = 1500;
+    options.temp_dir = &temp_dir_;
+    auto file = std::make_unique<UploadedFile>(field, filename, "application/x", options);
+    EXPECT_TRUE(file->Append(data).ok());
+    EXPECT_TRUE(file->Finish().ok());
+    return file;
+  }
+
+  // Submits and waits for the reply.
+  ConsumerReply Run(Dispatcher& dispatcher, std::shared_ptr<UploadSource> source,
+                    std::string* upload_id = nullptr) {
+    absl::Notification done;
+    ConsumerReply reply;
+    UploadHandle handle = dispatcher.Submit(std::move(source), [&](ConsumerReply r) {
+      reply = std::move(r);
+      done.Notify();
+    });
+    if (upload_id != nullptr) *upload_id = handle.upload_id();
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    return reply;
+  }
+
+  ScopedTestDir spill_dir_;
+  ScopedTestDir parent_;  // the sink directory lives in here, to watch for escapes
+  TempDirectory temp_dir_;
+  DispatchSettings settings_;
+};
+
+TEST_F(SinkPoolTest, DirSinkStoresIdenticalBytesUnderSanitizedNamesWithReceipt) {
+  const std::string sink_dir = parent_.path() + "/store";
+  Dispatcher dispatcher(settings_);
+  absl::StatusOr<std::unique_ptr<SinkPool>> pool =
+      SinkPool::Start({.sink = "dir:" + sink_dir, .workers = 2}, &dispatcher);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  EXPECT_EQ((*pool)->workers(), 2u);
+
+  const std::string small = TestBytes(1000);
+  const std::string big = TestBytes(5000, 9);  // spilled
+  BufferedUpload upload;
+  upload.request.path = "/anything";
+  upload.fields.push_back({"note", "hi \"there\""});
+  upload.files.push_back(File("a", "../../etc/passwd", small));
+  upload.files.push_back(File("b", ".hidden big.bin", big));
+  upload.order = {{false, 0}, {true, 0}, {true, 1}};
+  upload.total_bytes = 6500;
+  ASSERT_FALSE(upload.files[1]->in_memory());
+
+  std::string id;
+  ConsumerReply reply =
+      Run(dispatcher, std::make_shared<BufferedUploadSource>(std::move(upload)), &id);
+  EXPECT_EQ(reply.status, 201);
+  const std::string name_a = id + "-0-passwd";
+  const std::string name_b = id + "-1-hidden_big.bin";
+  EXPECT_THAT(reply.body,
+              AllOf(HasSubstr("\"upload_id\":\"" + id + "\""),
+                    HasSubstr(R"("fields":[{"name":"note","value":"hi \"there\""}])"),
+                    HasSubstr("\"filename\":\"../../etc/passwd\""),
+                    HasSubstr("\"size\":1000,\"sha256\":\"" + Sha256Hex(small) +
+                              "\",\"mode\":\"memory\",\"stored_name\":\"" + name_a + "\""),
+                    HasSubstr("\"size\":5000,\"sha256\":\"" + Sha256Hex(big) +
+                              "\",\"mode\":\"spill\",\"stored_name\":\"" + name_b + "\""),
+                    HasSubstr("\"total_bytes\":6500")));
+  // Exactly the two files, nothing partial, nothing outside the sink directory.
+  EXPECT_THAT(ScopedTestDirList(sink_dir), ElementsAre(name_a, name_b));
+  EXPECT_THAT(parent_.List(), ElementsAre("store"));
+  EXPECT_TRUE(ReadWholeFile(sink_dir + "/" + name_a) == small);
+  EXPECT_TRUE(ReadWholeFile(sink_dir + "/" + name_b) == big);
+}
+
+TEST_F(SinkPoolTest, DirSinkStoresARawBodyAsOneFile) {
+  const std::string sink_dir = parent_.path() + "/store";
+  Dispatcher dispatcher(settings_);
+  auto pool = SinkPool::Start({.sink = "dir:" + sink_dir, .workers = 1}, &dispatcher);
+  ASSERT_TRUE(pool.ok());
+  const std::string body = TestBytes(3000, 4);
+  BufferedUpload upload;
+  upload.raw = true;
+  upload.files.push_back(File("", "", body));
+  upload.order = {{true, 0}};
+  upload.total_bytes = body.size();
+  std::string id;
+  ConsumerReply reply =
+      Run(dispatcher, std::make_shared<BufferedUploadSource>(std::move(upload)), &id);
+  EXPECT_EQ(reply.status, 201);
+  EXPECT_THAT(reply.body, HasSubstr("\"field_name\":\"\",\"filename\":\"\""));
+  EXPECT_THAT(reply.body, HasSubstr(Sha256Hex(body)));
+  EXPECT_TRUE(ReadWholeFile(sink_dir + "/" + id + "-0-file") == body);
+}
+
+TEST_F(SinkPoolTest, DiscardSinkRepliesWithReceiptWithoutStoredNames) {
+  Dispatcher dispatcher(settings_);
+  auto pool = SinkPool::Start({.sink = "discard", .workers = 4}, &dispatcher);
+  ASSERT_TRUE(pool.ok());
+  const std::string data = TestBytes(4000, 2);
+  BufferedUpload upload;
+  upload.files.push_back(File("f", "x.bin", data));
+  upload.order = {{true, 0}};
+  ConsumerReply reply =
+      Run(dispatcher, std::make_shared<BufferedUploadSource>(std::move(upload)));
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_THAT(reply.body, HasSubstr("\"sha256\":\"" + Sha256Hex(data) + "\""));
+  EXPECT_THAT(reply.body, Not(HasSubstr("stored_name")));
+}
+
+TEST_F(SinkPoolTest, ThrottledDiscardSinkReadsNoFasterThanItsRate) {
+  Dispatcher dispatcher(settings_);
+  auto pool = SinkPool::Start({.sink = "discard:rate=100Ki", .workers = 1}, &dispatcher);
+  ASSERT_TRUE(pool.ok());
+  BufferedUpload upload;
+  upload.files.push_back(File("f", "x.bin", TestBytes(30 * 1024)));
+  upload.order = {{true, 0}};
+  const absl::Time start = absl::Now();
+  ConsumerReply reply =
+      Run(dispatcher, std::make_shared<BufferedUploadSource>(std::move(upload)));
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(280));  // 30 KiB at 100 KiB/s
+}
+
+TEST_F(SinkPoolTest, AbortedStreamLeavesNoPartialFileInTheSinkDirectory) {
+  const std::string sink_dir = parent_.path() + "/store";
+  Dispatcher dispatcher(settings_);
+  auto pool = SinkPool::Start({.sink = "dir:" + sink_dir, .workers = 1}, &dispatcher);
+  ASSERT_TRUE(pool.ok());
+  RequestInfo request;
+  request.path = "/big";
+  StreamUploadOptions options;
+  options.chunk_size = 1000;
+  auto source = *StreamUploadSource::Create(request, options, nullptr);
+  UploadHandle handle = dispatcher.Submit(source, [](ConsumerReply) {});
+  ASSERT_TRUE(source->Feed(TestBytes(3500)).ok());
+  // The worker is writing ".partial-…"; wait until it has taken the chunks.
+  for (int i = 0; i < 500 && source->queued_bytes() > 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  EXPECT_THAT(ScopedTestDirList(sink_dir), ElementsAre(StartsWith(".partial-")));
+  handle.Cancel("client went away");
+  for (int i = 0; i < 500 && !ScopedTestDirList(sink_dir).empty(); ++i) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  EXPECT_THAT(ScopedTestDirList(sink_dir), IsEmpty());
+}
+
+}  // namespace
+}  // namespace spillway
