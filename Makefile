@@ -1,6 +1,6 @@
 # The user's interface to Spillway. Every target installs what is missing first
 # (scripts/setup.sh, apt-get on Debian 12), so each works on a fresh machine.
-.PHONY: all setup build test unit asan tsan fuzz fuzz-run bench clean
+.PHONY: all setup build run test asan tsan fuzz fuzz-run bench clean
 
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 60
@@ -14,6 +14,17 @@ setup:
 build: setup
 	@cmake -S . -B build -G Ninja $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build -j $(JOBS)
+
+# Starts spillwayd on :$(PORT) with the built-in dir sink writing into ./uploads.
+PORT ?= 8080
+run: build
+	@mkdir -p uploads
+	@echo "spillwayd on http://localhost:$(PORT), storing uploads in ./uploads. Try:"
+	@echo "  curl -F 'note=hello' -F 'file=@README.md' http://localhost:$(PORT)/upload"
+	@echo "  curl --http2-prior-knowledge --data-binary @README.md http://localhost:$(PORT)/raw"
+	@echo "  curl http://localhost:$(PORT)/metrics"
+	@echo "Ctrl-C drains and stops it."
+	@exec build/server/spillwayd --http-port=$(PORT) --sink=dir:$(CURDIR)/uploads
 
 # Every test: unit and integration tests under ctest, then the parser fuzzer for
 # FUZZ_SECONDS when clang is installed.

@@ -28,8 +28,8 @@
 #include "server/http/concurrency_limited_handler.h"
 #include "server/http/http_session_factory.h"
 #include "server/http/instrumented_handler.h"
-#include "server/http/placeholder_upload_handler.h"
 #include "server/http/router.h"
+#include "server/http/upload_pipeline.h"
 #include "server/net/http_server.h"
 #include "server/net/server_settings.h"
 #include "server/upload/upload_settings.h"
@@ -56,9 +56,10 @@ void PrintHelp() {
   std::printf(
       "Usage: spillwayd [--setting=value ...]\n"
       "Each setting is a flag or a SPILLWAY_<NAME> environment variable; the flag "
-      "wins.\n\nServer:\n%s\nUploads:\n%s",
+      "wins.\n\nServer:\n%s\nUploads:\n%s\nDispatch and sinks:\n%s",
       FormatSettingsHelp(ServerSettings::Specs()).c_str(),
-      FormatSettingsHelp(UploadSettings::Specs()).c_str());
+      FormatSettingsHelp(UploadSettings::Specs()).c_str(),
+      FormatSettingsHelp(UploadPipelineSettings::Specs()).c_str());
 }
 
 // Blocks the termination signals in this thread (and so in every thread started
@@ -98,8 +99,9 @@ int Run(int argc, char** argv) {
   if (!server_settings.ok()) return Fail(kExitBadSettings, server_settings.status());
   absl::StatusOr<UploadSettings> upload_settings = UploadSettings::FromSource(*source);
   if (!upload_settings.ok()) return Fail(kExitBadSettings, upload_settings.status());
-  // TODO(pipeline): read DispatchSettings and the sink settings here, before the
-  // check below (it rejects flags nobody read).
+  absl::StatusOr<UploadPipelineSettings> pipeline_settings =
+      UploadPipelineSettings::FromSource(*source);
+  if (!pipeline_settings.ok()) return Fail(kExitBadSettings, pipeline_settings.status());
   if (absl::Status status = source->CheckAllFlagsUsed(); !status.ok()) {
     return Fail(kExitBadSettings, status);
   }
@@ -113,12 +115,13 @@ int Run(int argc, char** argv) {
   std::atomic<bool> draining{false};
 
   AdminHandler admin(&metrics, &draining);
-  // TODO(pipeline): replace with the upload pipeline's RequestHandler (built from
-  // *upload_settings, DispatchSettings and the sinks).
-  PlaceholderUploadHandler upload;
+  // Declared before the server: its exchanges point into the pipeline.
+  absl::StatusOr<std::unique_ptr<UploadPipeline>> pipeline =
+      UploadPipeline::Start(*upload_settings, *pipeline_settings);
+  if (!pipeline.ok()) return Fail(kExitStartupFailure, pipeline.status());
   // MAX_CONCURRENT_UPLOADS: only uploads are capped; the admin paths always answer.
-  ConcurrencyLimitedHandler limited_upload(&upload, server_settings->max_concurrent_uploads,
-                                           &metrics);
+  ConcurrencyLimitedHandler limited_upload((*pipeline)->handler(),
+                                           server_settings->max_concurrent_uploads, &metrics);
   Router router(&admin, AdminHandler::Paths(), &limited_upload);
   InstrumentedHandler handler(&router, &metrics, server_settings->access_log);
 
