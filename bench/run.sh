@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: runs every Google Benchmark binary (medians of 5 repetitions, JSON
 # kept in BUILD/bench-results/) and prints throughput and the ratios the targets are
-# stated in. Usage: bench/run.sh BUILD_DIR
+# stated in; then the HTTP load benchmark (bench/load_http.sh: spillwayd under curl and
+# h2load beside iperf3 and nghttpd, about 2-3 minutes). Usage: bench/run.sh BUILD_DIR
+# BENCH_LOAD=0 skips the load part.
 set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,3 +19,8 @@ for bin in "$build"/bench/*_bench; do
     --benchmark_out_format=json >/dev/null
 done
 /usr/bin/python3 "$here/report.py" "$out"/*.json
+
+if [[ "${BENCH_LOAD:-1}" != 0 ]]; then
+  echo "== load_http.sh (HTTP load against spillwayd --sink=discard)" >&2
+  bash "$here/load_http.sh" "$build"
+fi

@@ -10,6 +10,7 @@ packages=(
   libnghttp2-dev libabsl-dev libhttp-parser-dev libssl-dev libisal-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl nghttp2-client nghttp2-server iperf3 netcat-openbsd python3
+  python3-grpcio python3-protobuf  # the Python gRPC consumer in the integration tests
 )
 # clang brings the libFuzzer target (make fuzz); optional for everything else.
 if [[ "${SPILLWAY_SETUP_FUZZ:-1}" == 1 ]]; then

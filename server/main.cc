@@ -10,6 +10,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -25,6 +26,8 @@
 #include "server/common/settings_source.h"
 #include "server/common/unique_fd.h"
 #include "server/dispatch/json_escape.h"
+#include "server/grpc/grpc_server.h"
+#include "server/grpc/grpc_settings.h"
 #include "server/http/concurrency_limited_handler.h"
 #include "server/http/http_session_factory.h"
 #include "server/http/instrumented_handler.h"
@@ -32,6 +35,7 @@
 #include "server/http/upload_pipeline.h"
 #include "server/net/http_server.h"
 #include "server/net/server_settings.h"
+#include "server/upload/upload_assembler.h"
 #include "server/upload/upload_settings.h"
 
 namespace spillway {
@@ -60,6 +64,7 @@ void PrintHelp() {
       FormatSettingsHelp(ServerSettings::Specs()).c_str(),
       FormatSettingsHelp(UploadSettings::Specs()).c_str(),
       FormatSettingsHelp(UploadPipelineSettings::Specs()).c_str());
+  std::printf("\ngRPC:\n%s", FormatSettingsHelp(GrpcSettings::Specs()).c_str());
 }
 
 // Blocks the termination signals in this thread (and so in every thread started
@@ -102,6 +107,8 @@ int Run(int argc, char** argv) {
   absl::StatusOr<UploadPipelineSettings> pipeline_settings =
       UploadPipelineSettings::FromSource(*source);
   if (!pipeline_settings.ok()) return Fail(kExitBadSettings, pipeline_settings.status());
+  absl::StatusOr<GrpcSettings> grpc_settings = GrpcSettings::FromSource(*source);
+  if (!grpc_settings.ok()) return Fail(kExitBadSettings, grpc_settings.status());
   if (absl::Status status = source->CheckAllFlagsUsed(); !status.ok()) {
     return Fail(kExitBadSettings, status);
   }
@@ -149,13 +156,30 @@ int Run(int argc, char** argv) {
       HttpServer::Create(options, &factory, &metrics);
   if (!server.ok()) return Fail(kExitStartupFailure, server.status());
   (*server)->Start();
+
+  // gRPC: Consume streams register with the pipeline's dispatcher; Upload RPCs spill
+  // and are charged like HTTP uploads. Declared after the pipeline: destroyed first.
+  GrpcServerOptions grpc_options;
+  grpc_options.listen_address = server_settings->listen_address;
+  grpc_options.port = grpc_settings->grpc_port;
+  grpc_options.chunk_size = upload_settings->stream_body_chunk_size;
+  grpc_options.upload.dispatcher = (*pipeline)->dispatcher();
+  grpc_options.upload.file =
+      UploadAssemblerOptions::FromSettings(*upload_settings, (*pipeline)->temp_dir()).file;
+  grpc_options.upload.file.spill_budget = (*pipeline)->spill_budget();
+  absl::StatusOr<std::unique_ptr<GrpcServer>> grpc_server =
+      GrpcServer::Start(std::move(grpc_options));
+  if (!grpc_server.ok()) return Fail(kExitStartupFailure, grpc_server.status());
+
   PrintEvent(absl::StrCat("{\"event\":\"listening\",\"http_port\":", (*server)->port(),
-                          ",\"event_loops\":", (*server)->loops()->size(), "}"));
+                          ",\"event_loops\":", (*server)->loops()->size(),
+                          ",\"grpc_port\":", (*grpc_server)->port(), "}"));
 
   const int signo = WaitForSignal(signal_fd->get(), absl::InfiniteDuration());
   PrintEvent(absl::StrCat("{\"event\":\"draining\",\"signal\":", signo, "}"));
   draining.store(true);
   (*server)->BeginDrain();
+  (*grpc_server)->BeginDrain();  // health NOT_SERVING; consumers stay to answer
   const absl::Time deadline = absl::Now() + server_settings->drain_timeout;
   bool forced = false;
   while ((*server)->open_connections() > 0 || handler.in_flight() > 0) {
@@ -171,6 +195,10 @@ int Run(int argc, char** argv) {
     }
   }
   (*server)->Stop();
+  // Consume streams never end by themselves: a short grace, then they are cancelled.
+  (*grpc_server)->Shutdown(forced ? absl::ZeroDuration()
+                                  : std::clamp(deadline - absl::Now(), absl::ZeroDuration(),
+                                               absl::Milliseconds(500)));
   PrintEvent(absl::StrCat("{\"event\":\"stopped\",\"forced\":", forced ? "true" : "false",
                           ",\"in_flight\":", handler.in_flight(), "}"));
   return 0;

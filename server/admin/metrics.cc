@@ -83,7 +83,7 @@ MetricsRegistry::Family& MetricsRegistry::FamilyLocked(std::string_view name,
 
 Counter* MetricsRegistry::GetCounter(std::string_view name, std::string_view help,
                                      std::string_view labels) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto& slot = FamilyLocked(name, help, Type::kCounter).counters[std::string(labels)];
   if (slot == nullptr) slot = std::make_unique<Counter>();
   return slot.get();
@@ -91,7 +91,7 @@ Counter* MetricsRegistry::GetCounter(std::string_view name, std::string_view hel
 
 Gauge* MetricsRegistry::GetGauge(std::string_view name, std::string_view help,
                                  std::string_view labels) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto& slot = FamilyLocked(name, help, Type::kGauge).gauges[std::string(labels)];
   if (slot == nullptr) slot = std::make_unique<Gauge>();
   return slot.get();
@@ -100,7 +100,7 @@ Gauge* MetricsRegistry::GetGauge(std::string_view name, std::string_view help,
 Histogram* MetricsRegistry::GetHistogram(std::string_view name, std::string_view help,
                                          const std::vector<double>& upper_bounds,
                                          std::string_view labels) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto& slot =
       FamilyLocked(name, help, Type::kHistogram).histograms[std::string(labels)];
   if (slot == nullptr) slot = std::make_unique<Histogram>(upper_bounds);
@@ -108,7 +108,7 @@ Histogram* MetricsRegistry::GetHistogram(std::string_view name, std::string_view
 }
 
 std::string MetricsRegistry::Render() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   std::string out;
   for (const auto& [name, family] : families_) {
     const char* type = family.type == Type::kCounter ? "counter"

@@ -1,14 +1,14 @@
 #include "server/dispatch/delivery.h"
+#include "server/common/notification.h"
 
 #include <optional>
 #include <utility>
 
-#include "absl/synchronization/notification.h"
 
 namespace spillway {
 
 absl::StatusOr<UploadEvent> NextEventBlocking(Delivery& delivery) {
-  absl::Notification done;
+  Notification done;
   std::optional<absl::StatusOr<UploadEvent>> result;
   delivery.Next([&](absl::StatusOr<UploadEvent> event) {
     result.emplace(std::move(event));

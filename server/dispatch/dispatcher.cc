@@ -213,7 +213,7 @@ Dispatcher::Dispatcher(DispatchSettings settings)
 
 Dispatcher::~Dispatcher() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
     timer_cv_.Signal();
   }
@@ -231,7 +231,7 @@ Dispatcher::ConsumerId Dispatcher::Register(std::shared_ptr<Consumer> consumer,
   std::vector<StartOrder> orders;
   ConsumerId id;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     id = next_consumer_id_++;
     auto entry = std::make_unique<ConsumerEntry>();
     entry->id = id;
@@ -247,7 +247,7 @@ Dispatcher::ConsumerId Dispatcher::Register(std::shared_ptr<Consumer> consumer,
 void Dispatcher::Unregister(ConsumerId id) {
   std::unique_ptr<ConsumerEntry> entry;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = consumers_.find(id);
     if (it == consumers_.end()) return;
     entry = std::move(it->second);
@@ -262,7 +262,7 @@ UploadHandle Dispatcher::Submit(std::shared_ptr<UploadSource> source,
   auto job = std::make_shared<Job>(NewUploadId(), std::move(source), std::move(on_done));
   std::vector<StartOrder> orders;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     EnqueueLocked(job);
     MatchLocked(&orders);
   }
@@ -271,7 +271,7 @@ UploadHandle Dispatcher::Submit(std::shared_ptr<UploadSource> source,
 }
 
 Dispatcher::Stats Dispatcher::stats() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   Stats stats;
   stats.consumers = consumers_.size();
   for (const auto& [id, entry] : consumers_) stats.busy_consumers += entry->busy;
@@ -282,7 +282,7 @@ Dispatcher::Stats Dispatcher::stats() const {
 }
 
 std::string Dispatcher::CheckCurrent(const std::shared_ptr<Job>& job, uint64_t seq) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (job->state != Job::State::kDelivering || job->delivery_seq != seq) {
     return job->end_reason.empty() ? std::string("the upload is over")
                                    : job->end_reason;
@@ -301,7 +301,7 @@ void Dispatcher::OnReply(const std::shared_ptr<Job>& job, uint64_t seq,
   std::vector<Completion> completions;
   std::vector<StartOrder> orders;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     MarkFreeLocked(consumer);
     if (job->state == Job::State::kDelivering && job->delivery_seq == seq) {
       FinishLocked(*job, "the consumer replied", &reply, &completions);
@@ -317,7 +317,7 @@ void Dispatcher::OnFail(const std::shared_ptr<Job>& job, uint64_t seq,
   std::vector<Completion> completions;
   std::vector<StartOrder> orders;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     MarkFreeLocked(consumer);
     if (job->state == Job::State::kDelivering && job->delivery_seq == seq) {
       job->failed_on.push_back(consumer);
@@ -344,7 +344,7 @@ void Dispatcher::OnFail(const std::shared_ptr<Job>& job, uint64_t seq,
 void Dispatcher::Cancel(const std::shared_ptr<Job>& job, std::string_view reason) {
   std::vector<Completion> completions;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (job->state == Job::State::kDone) return;
     FinishLocked(*job, reason, nullptr, &completions);
     if (!waiting_.empty()) {
@@ -529,7 +529,7 @@ void Dispatcher::WakeTimerLocked(absl::Time deadline) {
 }
 
 void Dispatcher::TimerLoop() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   while (!stopping_) {
     std::vector<Completion> completions;
     ExpireLocked(absl::Now(), &completions);

@@ -14,7 +14,7 @@
 //  - The uploader gets a 2xx only when a consumer replied 2xx: every reply the
 //    dispatcher makes itself is an error.
 //
-// Threading model. One absl::Mutex (mu_) guards all shared state: the consumer
+// Threading model. One Mutex (mu_) guards all shared state: the consumer
 // registry, the queue of uploads waiting for a consumer, the reply deadlines, and each
 // upload's state (Job). Work crosses threads only through that state:
 //  - Submit(), Register() and a consumer freeing up (reply, fail, release) match
@@ -49,8 +49,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/common/mutex.h"
 #include "server/dispatch/consumer.h"
 #include "server/dispatch/consumer_reply.h"
 #include "server/dispatch/dispatch_settings.h"
@@ -175,8 +175,8 @@ class Dispatcher {
   const std::string id_prefix_;  // 16 hex digits, random per Dispatcher
   std::atomic<uint64_t> next_id_{1};
 
-  mutable absl::Mutex mu_;
-  absl::CondVar timer_cv_;
+  mutable Mutex mu_;
+  CondVar timer_cv_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time timer_wakeup_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   ConsumerId next_consumer_id_ ABSL_GUARDED_BY(mu_) = 1;

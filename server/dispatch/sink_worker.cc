@@ -15,19 +15,21 @@ SinkWorker::~SinkWorker() { Stop(); }
 void SinkWorker::Start(std::unique_ptr<Delivery> delivery) {
   std::unique_ptr<Delivery> refused;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopping_ || mailbox_ != nullptr) {
       refused = std::move(delivery);  // released below, unlocked: it is redelivered
     } else {
       mailbox_ = std::move(delivery);
+      cv_.Signal();
     }
   }
 }
 
 void SinkWorker::Stop() {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
+    cv_.Signal();
   }
   if (thread_.joinable()) thread_.join();
 }
@@ -36,12 +38,10 @@ void SinkWorker::Run() {
   for (;;) {
     std::unique_ptr<Delivery> delivery;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](SinkWorker* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
-            return self->stopping_ || self->mailbox_ != nullptr;
-          },
-          this));
+      MutexLock lock(&mu_);
+      cv_.Await(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || mailbox_ != nullptr;
+      });
       if (stopping_) break;
       delivery = std::move(mailbox_);
     }
@@ -49,7 +49,7 @@ void SinkWorker::Run() {
   }
   // A delivery that came in as we stopped is released here, so it is redelivered.
   std::unique_ptr<Delivery> leftover;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   leftover = std::move(mailbox_);
 }
 

@@ -3,9 +3,9 @@
 // them over one shared Sink, so the sinks are ordinary consumers of the dispatcher.
 //
 // Hand-off: Start() (any thread) puts the delivery into a one-slot mailbox guarded by
-// mu_ and wakes the worker thread, which takes it and handles it without the lock.
-// The dispatcher never gives a consumer a second upload before the first is answered,
-// so the slot never holds more than one.
+// mu_ and wakes the worker thread through cv_; the worker takes it and handles it
+// without the lock. The dispatcher never gives a consumer a second upload before the
+// first is answered, so the slot never holds more than one.
 //
 // Ownership: shared by the SinkPool and the dispatcher's registry (shared_ptr);
 // shares the Sink. Stop() (or destruction) ends the thread after the current upload;
@@ -18,7 +18,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "server/common/mutex.h"
 #include "server/dispatch/consumer.h"
 #include "server/dispatch/sink.h"
 
@@ -37,7 +37,8 @@ class SinkWorker final : public Consumer {
   void Run();
 
   const std::shared_ptr<Sink> sink_;
-  absl::Mutex mu_;
+  Mutex mu_;
+  CondVar cv_;  // signalled when mailbox_ fills or stopping_ is set
   std::unique_ptr<Delivery> mailbox_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

@@ -57,7 +57,7 @@ class StreamUploadSource::Cursor final : public EventCursor {
   ~Cursor() override {
     // A consumer that lets go while waiting gets no callback afterwards, unless the
     // producer had already taken it (then it runs once more, on the producer's thread).
-    absl::MutexLock lock(&source_->mu_);
+    MutexLock lock(&source_->mu_);
     source_->pending_ = nullptr;
   }
   void Next(Delivery::NextCallback callback) override {
@@ -106,19 +106,19 @@ std::unique_ptr<EventCursor> StreamUploadSource::OpenCursor(const CursorOptions&
 }
 
 void StreamUploadSource::Detach() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   flow_ = nullptr;
 }
 
 size_t StreamUploadSource::queued_bytes() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return queued_bytes_;
 }
 
 void StreamUploadSource::Abort(std::string_view reason) {
   Delivery::NextCallback callback;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (abort_reason_.has_value()) return;
     abort_reason_ = std::string(reason);
     // Nobody will read them: free the chunks now. The body is not resumed: whoever
@@ -136,7 +136,7 @@ void StreamUploadSource::Abort(std::string_view reason) {
 void StreamUploadSource::CursorNext(Delivery::NextCallback callback) {
   bool after_last = false;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (current_->last()) {
       after_last = true;
     } else if (abort_reason_.has_value()) {
@@ -166,7 +166,7 @@ void StreamUploadSource::CursorNext(Delivery::NextCallback callback) {
 void StreamUploadSource::Push(Event event) {
   Delivery::NextCallback callback;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (abort_reason_.has_value()) return;
     if (pending_ != nullptr) {
       // The consumer is waiting: hand the event over directly.

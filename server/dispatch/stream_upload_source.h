@@ -15,7 +15,7 @@
 // WINDOW_UPDATE (HTTP/2). A consumer that does not pull therefore holds the uploader
 // still, and memory stays at a few chunks whatever the body size.
 //
-// Hand-off: one absl::Mutex guards the queue, the watermark state and the consumer's
+// Hand-off: one Mutex guards the queue, the watermark state and the consumer's
 // pending Next() callback. A callback is never run with the mutex held: the producer
 // runs a waiting consumer's callback itself, after unlocking, when it pushes the event
 // the consumer waits for (so the callback must not block, as delivery.h requires).
@@ -36,7 +36,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
+#include "server/common/mutex.h"
 #include "server/dispatch/upload_source.h"
 #include "server/upload/checksum.h"
 #include "server/upload/multipart_parser.h"
@@ -129,7 +129,7 @@ class StreamUploadSource final
   uint64_t total_bytes_ = 0;
   absl::Status producer_status_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   StreamFlow* flow_ ABSL_GUARDED_BY(mu_);  // not owned; null once detached
   std::deque<Event> queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -194,8 +194,9 @@ absl::StatusOr<size_t> Http1Session::OnRead(std::string_view data) {
       }
       break;
     }
-    if (parser_.upgrade) {
+    if (parser_.upgrade && stopped_after_upgrade_) {
       // libhttp-parser stops after an Upgrade request: the rest is another protocol.
+      stopped_after_upgrade_ = false;
       if (TryH2cUpgrade()) {
         total = std::min(total, data.size());
         break;
@@ -362,6 +363,7 @@ int Http1Session::OnBody(std::string_view data) {
 }
 
 int Http1Session::OnMessageComplete() {
+  stopped_after_upgrade_ = parser_.upgrade != 0;
   Http1Stream* stream = current_;
   current_ = nullptr;
   if (stream == nullptr) return 0;

@@ -154,6 +154,10 @@ class Http1Session final : public ProtocolSession {
   bool last_was_value_ = false;
   size_t header_bytes_ = 0;
   bool pending_upgrade_ = false;  // current request is an h2c Upgrade candidate
+  // The parser completed a message carrying Upgrade, so it stopped after it. Its
+  // `upgrade` bit alone is set from the headers on, also while a POST's body is still
+  // arriving, when the parser has not stopped and must not be reset.
+  bool stopped_after_upgrade_ = false;
 
   int error_status_ = 0;  // set by a callback that fails the parse on purpose
   bool stop_parsing_ = false;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/dispatch/json_escape.h"
+#include "server/upload/spill_budget.h"
 
 namespace spillway {
 
@@ -18,6 +19,9 @@ HttpResponse HttpResponse::Error(int status, std::string_view message) {
 }
 
 int HttpStatusFromStatus(const absl::Status& status) {
+  // Both are kResourceExhausted; only the payload tells a full disk (or spill budget)
+  // from a request over a limit.
+  if (IsInsufficientStorage(status)) return 507;
   switch (status.code()) {
     case absl::StatusCode::kOk: return 200;
     case absl::StatusCode::kInvalidArgument: return 400;

@@ -21,7 +21,8 @@ struct HttpResponse {
 };
 
 // The HTTP status for an error status from the upload core: kInvalidArgument 400,
-// kResourceExhausted 413, kUnavailable 503, kDeadlineExceeded 504, ...
+// kResourceExhausted 413 (507 when marked InsufficientStorageError, spill_budget.h),
+// kUnavailable 503, kDeadlineExceeded 504, ...
 // Converting happens once, at this edge.
 int HttpStatusFromStatus(const absl::Status& status);
 

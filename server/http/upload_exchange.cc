@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/admin/metrics.h"
 #include "server/common/string_view_compat.h"
 #include "server/dispatch/buffered_upload_source.h"
 #include "server/net/event_loop.h"
@@ -38,6 +39,30 @@ RequestInfo RequestInfoFromHead(const RequestHead& head) {
   return info;
 }
 
+struct UploadMetrics {
+  Gauge* in_flight;
+  Counter* memory_bytes;
+  Counter* spill_bytes;
+  Counter* stream_bytes;
+};
+
+// Looked up once: the registry's lookups take its mutex.
+const UploadMetrics& Metrics() {
+  static const UploadMetrics metrics = [] {
+    MetricsRegistry& registry = MetricsRegistry::Global();
+    constexpr std::string_view kBytesName = "spillway_upload_bytes_received_total";
+    constexpr std::string_view kBytesHelp =
+        "Upload body bytes received, by mode (memory, spill, stream).";
+    return UploadMetrics{
+        registry.GetGauge("spillway_uploads_in_flight",
+                          "Uploads (POST/PUT) being received, dispatched or answered."),
+        registry.GetCounter(kBytesName, kBytesHelp, Labels({{"mode", "memory"}})),
+        registry.GetCounter(kBytesName, kBytesHelp, Labels({{"mode", "spill"}})),
+        registry.GetCounter(kBytesName, kBytesHelp, Labels({{"mode", "stream"}}))};
+  }();
+  return metrics;
+}
+
 // Framing is the session's business, whatever the consumer put in its reply.
 bool IsHopByHop(std::string_view name) {
   return name == "connection" || name == "content-length" ||
@@ -48,6 +73,7 @@ bool IsHopByHop(std::string_view name) {
 }  // namespace
 
 std::unique_ptr<RequestHandler> MakeUploadHandler(UploadHandlerOptions options) {
+  Metrics();  // registered now, so that /metrics shows them (at 0) before any upload
   return std::make_unique<UploadHandler>(std::move(options));
 }
 
@@ -57,6 +83,7 @@ UploadExchange::UploadExchange(const UploadHandlerOptions* options,
 
 UploadExchange::~UploadExchange() {
   if (stream_ != nullptr) stream_->Detach();
+  if (in_flight_) Metrics().in_flight->Add(-1);
 }
 
 void UploadExchange::Begin(const RequestHead& head) {
@@ -66,6 +93,8 @@ void UploadExchange::Begin(const RequestHead& head) {
     Respond(std::move(response));
     return;
   }
+  in_flight_ = true;
+  Metrics().in_flight->Add(1);
   request_ = RequestInfoFromHead(head);
   const UploadSettings& settings = options_->settings;
   if (head.content_length.has_value() && *head.content_length > settings.max_body_size) {
@@ -81,6 +110,7 @@ void UploadExchange::Begin(const RequestHead& head) {
   UploadAssemblerOptions assembler_options =
       UploadAssemblerOptions::FromSettings(settings, options_->temp_dir);
   assembler_options.multipart = options_->multipart;
+  assembler_options.file.spill_budget = options_->spill_budget;
   absl::StatusOr<std::unique_ptr<UploadAssembler>> assembler =
       UploadAssembler::Create(request_, assembler_options);
   if (!assembler.ok()) {
@@ -93,6 +123,7 @@ void UploadExchange::Begin(const RequestHead& head) {
     prefix_options.max_memory_size = settings.file_upload_max_memory_size;
     prefix_options.checksum = ChecksumKind::kNone;
     prefix_options.temp_dir = options_->temp_dir;
+    prefix_options.spill_budget = options_->spill_budget;
     raw_prefix_ = std::make_unique<UploadedFile>("", "", "", prefix_options);
   }
 }
@@ -147,6 +178,7 @@ absl::Status UploadExchange::OnBodyData(std::string_view data) {
         RespondError(status);
         return status;
       }
+      Metrics().stream_bytes->Increment(data.size());
       // The bytes are in the stream's queue, the one bounded place where they wait;
       // its watermarks (Pause/Resume) are what holds the uploader back. Giving the
       // window back here, not when the consumer takes a chunk, keeps a chunk larger
@@ -185,6 +217,8 @@ void UploadExchange::OnBodyEnd() {
     RespondError(upload.status());
     return;
   }
+  (upload->mode() == UploadMode::kSpill ? Metrics().spill_bytes : Metrics().memory_bytes)
+      ->Increment(upload->total_bytes);
   state_ = State::kDispatched;
   Submit(std::make_shared<BufferedUploadSource>(*std::move(upload)));
 }
@@ -224,7 +258,10 @@ void UploadExchange::PumpReplay() {
       raw_prefix_.reset();
       state_ = State::kStreaming;
       absl::Status status = absl::OkStatus();
-      if (!held_tail_.empty()) status = stream_->Feed(std::exchange(held_tail_, ""));
+      if (!held_tail_.empty()) {
+        Metrics().stream_bytes->Increment(held_tail_.size());
+        status = stream_->Feed(std::exchange(held_tail_, ""));
+      }
       if (status.ok() && end_after_replay_) status = stream_->Finish();
       if (!status.ok()) {
         RespondError(status);
@@ -237,6 +274,7 @@ void UploadExchange::PumpReplay() {
       RespondError(status);
       return;
     }
+    Metrics().stream_bytes->Increment(chunk->size());
   }
 }
 

@@ -24,6 +24,11 @@
 // and temp files of a half-received upload) and cancels the upload in the dispatcher;
 // a buffered upload's files then live only as long as a consumer still reading them.
 //
+// Metrics (MetricsRegistry::Global()): spillway_uploads_in_flight counts exchanges
+// alive for POST/PUT uploads; spillway_upload_bytes_received_total{mode} counts body
+// bytes: stream bytes as they are handed on, a buffered body's bytes once complete,
+// under "spill" if any of its files spilled, else "memory".
+//
 // Threading: loop thread only, except the DoneCallback, which only posts.
 #ifndef SPILLWAY_SERVER_HTTP_UPLOAD_EXCHANGE_H_
 #define SPILLWAY_SERVER_HTTP_UPLOAD_EXCHANGE_H_
@@ -37,6 +42,7 @@
 #include "server/dispatch/stream_upload_source.h"
 #include "server/http/exchange.h"
 #include "server/upload/multipart_parser.h"
+#include "server/upload/spill_budget.h"
 #include "server/upload/temp_directory.h"
 #include "server/upload/upload_assembler.h"
 #include "server/upload/upload_settings.h"
@@ -47,6 +53,8 @@ struct UploadHandlerOptions {
   UploadSettings settings;
   MultipartLimits multipart;
   TempDirectory* temp_dir = nullptr;  // not owned; outlives the handler
+  // MAX_SPILL_BYTES; not owned, outlives the handler and every upload; null: uncounted.
+  SpillBudget* spill_budget = nullptr;
   Dispatcher* dispatcher = nullptr;   // not owned; outlives the handler
   // Stream mode for bodies over MAX_BODY_SIZE; when false they get 413.
   bool stream_mode = true;
@@ -118,6 +126,7 @@ class UploadExchange final : public Exchange,
   std::string held_tail_;       // body bytes that arrived during the replay anyway
   bool end_after_replay_ = false;
   UploadHandle upload_;
+  bool in_flight_ = false;  // counted in spillway_uploads_in_flight
 };
 
 }  // namespace spillway

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "server/admin/metrics.h"
 #include "server/common/status_macros.h"
 #include "server/http/upload_exchange.h"
 
@@ -29,6 +30,10 @@ absl::StatusOr<std::unique_ptr<UploadPipeline>> UploadPipeline::Start(
   // Files a crashed predecessor left; live processes' files are locked and kept.
   RETURN_IF_ERROR(temp_dir.SweepLeftovers().status());
   std::unique_ptr<UploadPipeline> pipeline(new UploadPipeline(std::move(temp_dir)));
+  Gauge* spilled = MetricsRegistry::Global().GetGauge(
+      "spillway_spilled_bytes", "Bytes of spilled upload files on disk now.");
+  pipeline->spill_budget_ = std::make_unique<SpillBudget>(
+      upload.max_spill_bytes, [spilled](int64_t delta) { spilled->Add(delta); });
 
   DispatchSettings dispatch = settings.dispatch;
   dispatch.chunk_size = upload.stream_body_chunk_size;
@@ -38,7 +43,9 @@ absl::StatusOr<std::unique_ptr<UploadPipeline>> UploadPipeline::Start(
 
   UploadHandlerOptions options;
   options.settings = upload;
+  options.multipart = upload.multipart_limits();
   options.temp_dir = &pipeline->temp_dir_;
+  options.spill_budget = pipeline->spill_budget_.get();
   options.dispatcher = pipeline->dispatcher_.get();
   pipeline->handler_ = MakeUploadHandler(std::move(options));
   return pipeline;

@@ -32,6 +32,7 @@
 #include "server/dispatch/dispatcher.h"
 #include "server/dispatch/sink_pool.h"
 #include "server/http/exchange.h"
+#include "server/upload/spill_budget.h"
 #include "server/upload/temp_directory.h"
 #include "server/upload/upload_settings.h"
 
@@ -58,11 +59,17 @@ class UploadPipeline {
   RequestHandler* handler() const { return handler_.get(); }
   // For the gRPC Consume service (next issue): it registers its streams here.
   Dispatcher* dispatcher() const { return dispatcher_.get(); }
+  // For the gRPC Upload RPC, whose files spill and are charged like HTTP ones. Both
+  // live as long as the pipeline.
+  TempDirectory* temp_dir() { return &temp_dir_; }
+  SpillBudget* spill_budget() const { return spill_budget_.get(); }
 
  private:
   explicit UploadPipeline(TempDirectory temp_dir) : temp_dir_(std::move(temp_dir)) {}
 
-  // Declaration order is destruction order, reversed: handler first, dispatcher last.
+  // Declaration order is destruction order, reversed: handler first, dispatcher, then
+  // the spill budget, which every spilled file still queued or being read draws on.
+  std::unique_ptr<SpillBudget> spill_budget_;  // MAX_SPILL_BYTES
   TempDirectory temp_dir_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<SinkPool> sinks_;

@@ -72,7 +72,7 @@ void EventLoop::Stop() {
 void EventLoop::Post(Task task) {
   bool was_empty;
   {
-    absl::MutexLock lock(&tasks_mu_);
+    MutexLock lock(&tasks_mu_);
     was_empty = tasks_.empty();
     tasks_.push_back(std::move(task));
   }
@@ -147,7 +147,7 @@ void EventLoop::RunDueTimers() {
 void EventLoop::RunPostedTasks() {
   std::vector<Task> batch;
   {
-    absl::MutexLock lock(&tasks_mu_);
+    MutexLock lock(&tasks_mu_);
     batch.swap(tasks_);
   }
   // Tasks posted by these tasks run in the next iteration, so a task that re-posts

@@ -23,8 +23,8 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/common/mutex.h"
 #include "server/common/unique_fd.h"
 
 namespace spillway {
@@ -79,7 +79,7 @@ class EventLoop {
   std::atomic<bool> stopping_{false};
   std::atomic<std::thread::id> loop_thread_{};
 
-  absl::Mutex tasks_mu_;
+  Mutex tasks_mu_;
   std::vector<Task> tasks_ ABSL_GUARDED_BY(tasks_mu_);
 
   // Loop-thread only. Handlers by fd: an event for an fd Unwatch()ed earlier in the

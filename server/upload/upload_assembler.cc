@@ -14,6 +14,7 @@ UploadAssemblerOptions UploadAssemblerOptions::FromSettings(
   options.file.max_size = settings.file_upload_max_size;
   options.file.checksum = settings.file_upload_checksum;
   options.file.temp_dir = temp_dir;
+  options.multipart = settings.multipart_limits();
   return options;
 }
 

@@ -29,8 +29,24 @@ constexpr SettingSpec kChecksum = {
     "FILE_UPLOAD_CHECKSUM", "sha256",
     "per-file checksum computed while bytes arrive: sha256, crc32c or none"};
 
-constexpr std::array<SettingSpec, 6> kSpecs = {
-    kMaxBodySize, kMaxMemorySize, kMaxFileSize, kTempDir, kChunkSize, kChecksum};
+constexpr SettingSpec kMaxParts = {
+    "MAX_PARTS", "1000",
+    "multipart parts per request body; more get 413"};
+constexpr SettingSpec kMaxPartHeaderBytes = {
+    "MAX_PART_HEADER_BYTES", "16Ki",
+    "bytes of one multipart part's header block; larger gets 413"};
+constexpr SettingSpec kMaxFieldSize = {
+    "MAX_FIELD_SIZE", "1Mi",
+    "bytes of one plain (non-file) multipart field's value; larger gets 413"};
+constexpr SettingSpec kMaxSpillBytes = {
+    "MAX_SPILL_BYTES", "0",
+    "bytes of spilled files on disk at once, process-wide; an upload that would spill "
+    "past it gets 507 (as does a full disk); 0 means unlimited. Set it below the temp "
+    "volume's size (e.g. a Kubernetes emptyDir sizeLimit)"};
+
+constexpr std::array<SettingSpec, 10> kSpecs = {
+    kMaxBodySize, kMaxMemorySize, kMaxFileSize, kTempDir, kChunkSize, kChecksum,
+    kMaxParts, kMaxPartHeaderBytes, kMaxFieldSize, kMaxSpillBytes};
 
 // Chunks travel as single gRPC messages, whose default cap is 4 MiB.
 constexpr uint64_t kMinChunkSize = 1024;
@@ -39,6 +55,14 @@ constexpr uint64_t kMaxChunkSize = 4 * 1024 * 1024 - 64 * 1024;
 }  // namespace
 
 absl::Span<const SettingSpec> UploadSettings::Specs() { return kSpecs; }
+
+MultipartLimits UploadSettings::multipart_limits() const {
+  MultipartLimits limits;
+  limits.max_parts = static_cast<size_t>(max_parts);
+  limits.max_part_header_bytes = static_cast<size_t>(max_part_header_bytes);
+  limits.max_field_size = static_cast<size_t>(max_field_size);
+  return limits;
+}
 
 absl::StatusOr<UploadSettings> UploadSettings::FromSource(SettingsSource& source) {
   UploadSettings settings;
@@ -60,6 +84,12 @@ absl::StatusOr<UploadSettings> UploadSettings::FromSource(SettingsSource& source
           }));
   ASSIGN_OR_RETURN(settings.file_upload_checksum,
                    source.GetParsed<ChecksumKind>(kChecksum, ParseChecksumKind));
+  ASSIGN_OR_RETURN(int64_t max_parts, source.GetInteger(kMaxParts, 1, 1000000));
+  settings.max_parts = static_cast<uint64_t>(max_parts);
+  ASSIGN_OR_RETURN(settings.max_part_header_bytes,
+                   source.GetByteSize(kMaxPartHeaderBytes));
+  ASSIGN_OR_RETURN(settings.max_field_size, source.GetByteSize(kMaxFieldSize));
+  ASSIGN_OR_RETURN(settings.max_spill_bytes, source.GetByteSize(kMaxSpillBytes));
   return settings;
 }
 

@@ -11,6 +11,7 @@
 #include "absl/types/span.h"
 #include "server/common/settings_source.h"
 #include "server/upload/checksum.h"
+#include "server/upload/multipart_parser.h"
 
 namespace spillway {
 
@@ -26,8 +27,20 @@ struct UploadSettings {
   // Size of every chunk handed to consumers.
   uint64_t stream_body_chunk_size = 256 * 1024;
   ChecksumKind file_upload_checksum = ChecksumKind::kSha256;
+  // Multipart limits (MultipartLimits): parts per body, bytes of one part's header
+  // block, data bytes of one plain (non-file) field. Crossing one is 413.
+  uint64_t max_parts = 1000;
+  uint64_t max_part_header_bytes = 16 * 1024;
+  uint64_t max_field_size = 1024 * 1024;
+  // Bytes of all spilled files on disk at once, process-wide (SpillBudget); past it
+  // an upload that must spill more gets 507. 0 means unlimited (the file system's
+  // own ENOSPC is then the limit, also 507).
+  uint64_t max_spill_bytes = 0;
 
-  // The specs of the six settings, for --help.
+  // max_parts, max_part_header_bytes and max_field_size, as the parser takes them.
+  MultipartLimits multipart_limits() const;
+
+  // The specs of these settings, for --help.
   static absl::Span<const SettingSpec> Specs();
   static absl::StatusOr<UploadSettings> FromSource(SettingsSource& source);
 };

@@ -19,6 +19,7 @@ UploadedFile::UploadedFile(std::string field_name, std::string filename,
       filename_(std::move(filename)),
       content_type_(std::move(content_type)),
       options_(options),
+      spill_charge_(options.spill_budget),
       checksum_kind_(options.checksum),
       checksum_(Checksum::Create(options.checksum)) {}
 
@@ -125,6 +126,9 @@ absl::Status UploadedFile::FlushWriteBuffer() {
 }
 
 absl::Status UploadedFile::WriteFully(std::string_view data) {
+  // Charged before the bytes reach the disk, so that the budget is never overrun.
+  RETURN_IF_ERROR(spill_charge_.Add(
+      data.size(), absl::StrCat("spilling file \"", absl::CEscape(filename_), "\"")));
   const int fd = temp_file_->fd();
   while (!data.empty()) {
     const ssize_t n = ::write(fd, data.data(), data.size());
@@ -132,7 +136,7 @@ absl::Status UploadedFile::WriteFully(std::string_view data) {
       const int err = errno;
       if (err == EINTR) continue;
       if (err == ENOSPC || err == EDQUOT) {
-        return absl::ResourceExhaustedError(absl::StrCat(
+        return InsufficientStorageError(absl::StrCat(
             "no space left in temp directory \"",
             absl::CEscape(options_.temp_dir->path()), "\" (",
             err == ENOSPC ? "ENOSPC" : "EDQUOT", ") while spilling file \"",
@@ -169,6 +173,7 @@ absl::Status UploadedFile::Fail(absl::Status status) {
   write_buffer_.reset();
   buffered_ = 0;
   temp_file_.reset();  // Unlinks and closes.
+  spill_charge_.Release();
   return status;
 }
 

@@ -31,6 +31,7 @@
 #include "absl/status/statusor.h"
 #include "server/upload/checksum.h"
 #include "server/upload/file_chunk_reader.h"
+#include "server/upload/spill_budget.h"
 #include "server/upload/temp_directory.h"
 #include "server/upload/temp_file.h"
 
@@ -45,6 +46,9 @@ struct UploadedFileOptions {
   // Where spilled files go. Not owned; must outlive the UploadedFile. Required only if
   // the file grows past max_memory_size.
   TempDirectory* temp_dir = nullptr;
+  // Charged with every byte written to the temp file, given back when it goes
+  // (MAX_SPILL_BYTES). Not owned; null means uncounted. Must outlive the UploadedFile.
+  SpillBudget* spill_budget = nullptr;
 };
 
 class UploadedFile {
@@ -72,7 +76,8 @@ class UploadedFile {
   // moves it to a new temp file first (memory contents written, then freed); it stays
   // there. Errors, after which the upload is over:
   //  - kResourceExhausted: the append would take the file past max_size (nothing of
-  //    it is kept), or the temp directory's file system is full;
+  //    it is kept); or, marked InsufficientStorageError (spill_budget.h), the spill
+  //    budget or the temp directory's file system is full;
   //  - kFailedPrecondition: the file must spill but no temp_dir was given, or
   //    Append() after Finish();
   //  - other codes from creating or writing the temp file.
@@ -126,6 +131,9 @@ class UploadedFile {
   bool spilled_ = false;
 
   std::string memory_;                  // Memory mode: the bytes so far.
+  // Bytes written to temp_file_ so far; declared first so that it is given back only
+  // after the file is gone.
+  SpillCharge spill_charge_;
   std::optional<TempFile> temp_file_;   // Spill mode.
   std::unique_ptr<char[]> write_buffer_;  // Spill mode, until Finish().
   size_t buffered_ = 0;                 // Bytes waiting in write_buffer_.

@@ -18,10 +18,11 @@ extern char** environ;
 namespace spillway {
 namespace {
 
-// The port from {"event":"listening","http_port":N,...}, or 0.
-uint16_t ParseListeningPort(const std::string& line) {
+// The port `name` from {"event":"listening","http_port":N,...}, or 0.
+uint16_t ParseListeningPort(const std::string& line,
+                            const std::string& name = "http_port") {
   if (line.find("\"event\":\"listening\"") == std::string::npos) return 0;
-  const std::string key = "\"http_port\":";
+  const std::string key = absl::StrCat("\"", name, "\":");
   size_t at = line.find(key);
   if (at == std::string::npos) return 0;
   at += key.size();
@@ -36,7 +37,9 @@ uint16_t ParseListeningPort(const std::string& line) {
 
 absl::StatusOr<std::unique_ptr<SpillwaydProcess>> SpillwaydProcess::Start(
     const Options& options) {
+  // An ephemeral gRPC port too, so that daemons of parallel tests never collide.
   std::vector<std::string> argv_storage = {options.binary, "--http-port=0",
+                                           "--grpc-port=0",
                                            "--listen-address=127.0.0.1"};
   for (const std::string& arg : options.args) argv_storage.push_back(arg);
   std::vector<char*> argv;
@@ -84,10 +87,11 @@ absl::StatusOr<std::unique_ptr<SpillwaydProcess>> SpillwaydProcess::Start(
   const absl::Time deadline = absl::Now() + options.start_timeout;
   while (absl::Now() < deadline) {
     {
-      absl::MutexLock lock(&process->mu_);
+      MutexLock lock(&process->mu_);
       for (const std::string& line : process->lines_) {
         if (uint16_t port = ParseListeningPort(line); port != 0) {
           process->http_port_ = port;
+          process->grpc_port_ = ParseListeningPort(line, "grpc_port");
           return process;
         }
       }
@@ -122,13 +126,13 @@ void SpillwaydProcess::ReadStdout(int fd) {
     partial.append(buffer, n);
     size_t newline;
     while ((newline = partial.find('\n')) != std::string::npos) {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       lines_.push_back(partial.substr(0, newline));
       partial.erase(0, newline + 1);
     }
   }
   ::close(fd);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (!partial.empty()) lines_.push_back(partial);
   eof_ = true;
 }
@@ -159,7 +163,7 @@ absl::StatusOr<int> SpillwaydProcess::Wait(absl::Duration timeout) {
 }
 
 std::vector<std::string> SpillwaydProcess::stdout_lines() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return lines_;
 }
 
@@ -168,7 +172,7 @@ bool SpillwaydProcess::WaitForLine(const std::string& needle,
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       for (const std::string& line : lines_) {
         if (line.find(needle) != std::string::npos) return true;
       }

@@ -27,15 +27,16 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/common/mutex.h"
 
 namespace spillway {
 
 class SpillwaydProcess {
  public:
   struct Options {
-    // Added after the defaults "--http-port=0 --listen-address=127.0.0.1".
+    // Added after the defaults "--http-port=0 --grpc-port=0
+    // --listen-address=127.0.0.1".
     std::vector<std::string> args;
     // Set in the child's environment, on top of the parent's.
     std::vector<std::pair<std::string, std::string>> env;
@@ -51,6 +52,8 @@ class SpillwaydProcess {
   SpillwaydProcess& operator=(const SpillwaydProcess&) = delete;
 
   uint16_t http_port() const { return http_port_; }
+  // From the same line's "grpc_port" (GRPC_PORT is 0 here too); 0 if absent.
+  uint16_t grpc_port() const { return grpc_port_; }
   pid_t pid() const { return pid_; }
 
   absl::Status Signal(int signo);
@@ -71,8 +74,9 @@ class SpillwaydProcess {
   bool reaped_ = false;
   int exit_code_ = -1;
   uint16_t http_port_ = 0;
+  uint16_t grpc_port_ = 0;
   std::thread reader_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
   bool eof_ ABSL_GUARDED_BY(mu_) = false;
 };

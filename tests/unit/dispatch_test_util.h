@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/common/mutex.h"
 #include "server/common/string_view_compat.h"
 #include "server/dispatch/consumer.h"
 #include "server/dispatch/delivery.h"
@@ -68,30 +68,32 @@ class MultipartBody {
 class QueueConsumer final : public Consumer {
  public:
   void Start(std::unique_ptr<Delivery> delivery) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     deliveries_.push_back(std::move(delivery));
     ++started_;
+    cv_.Signal();
   }
 
   // The next delivery, or null if none arrives within `timeout`.
   std::unique_ptr<Delivery> Take(absl::Duration timeout = absl::Seconds(5)) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return !deliveries_.empty();
     };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&ready), timeout)) return nullptr;
+    if (!cv_.AwaitWithTimeout(&mu_, ready, timeout)) return nullptr;
     std::unique_ptr<Delivery> delivery = std::move(deliveries_.front());
     deliveries_.pop_front();
     return delivery;
   }
 
   int started() const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return started_;
   }
 
  private:
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  CondVar cv_;  // signalled when a delivery arrives
   std::deque<std::unique_ptr<Delivery>> deliveries_ ABSL_GUARDED_BY(mu_);
   int started_ ABSL_GUARDED_BY(mu_) = 0;
 };

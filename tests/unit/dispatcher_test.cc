@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/common/notification.h"
 #include "server/dispatch/buffered_upload_source.h"
 #include "server/dispatch/stream_upload_source.h"
 #include "server/upload/temp_directory.h"
@@ -43,7 +43,7 @@ class Outcome {
   const ConsumerReply& reply() const { return reply_; }
 
  private:
-  absl::Notification done_;
+  Notification done_;
   ConsumerReply reply_;
 };
 

@@ -5,8 +5,8 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "server/common/notification.h"
 
 namespace spillway {
 namespace {
@@ -32,7 +32,7 @@ class EventLoopTest : public ::testing::Test {
 
 TEST_F(EventLoopTest, PostFromAnotherThreadRunsOnLoopThread) {
   StartThread();
-  absl::Notification done;
+  Notification done;
   std::thread::id ran_on;
   bool in_loop = false;
   std::thread poster([&] {
@@ -99,7 +99,7 @@ TEST_F(EventLoopTest, ThreadsPostingConcurrentlyAllRun) {
     });
   }
   for (auto& poster : posters) poster.join();
-  absl::Notification done;
+  Notification done;
   loop_->Post([&] { done.Notify(); });
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(5)));
   EXPECT_EQ(ran.load(), kThreads * kPerThread);

@@ -208,6 +208,24 @@ TEST_F(Http1SessionTest, ContentLengthBodyIsDelivered) {
   EXPECT_THAT(io_->written, HasSubstr("path=/p body=abcde"));
 }
 
+TEST_F(Http1SessionTest, UpgradeOfferedWithABodyIsServedOverHttp1) {
+  // curl --http2 offers h2c on a POST too. The parser flags the upgrade from the
+  // headers on, but only stops after the body: a body arriving in several reads must
+  // not be parsed as a new request (that was HPE_INVALID_METHOD, 400).
+  Feed("POST /p HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+       "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+       "Content-Length: 5\r\n\r\nab");
+  ASSERT_EQ(handler_.requests.size(), 1u);
+  Feed("cde");
+  EXPECT_EQ(handler_.requests[0]->body, "abcde");
+  EXPECT_TRUE(handler_.requests[0]->ended);
+  EXPECT_THAT(io_->written, HasSubstr("path=/p body=abcde"));
+  EXPECT_THAT(io_->written, Not(HasSubstr("400")));
+  Feed("GET /q HTTP/1.1\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(handler_.requests.size(), 2u);
+  EXPECT_EQ(handler_.requests[1]->head.path, "/q");
+}
+
 TEST_F(Http1SessionTest, ExpectContinueGets100BeforeTheBody) {
   Feed("PUT /e HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
   EXPECT_EQ(io_->written, "HTTP/1.1 100 Continue\r\n\r\n");

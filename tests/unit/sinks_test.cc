@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/common/notification.h"
 #include "server/dispatch/buffered_upload_source.h"
 #include "server/dispatch/dir_sink.h"
 #include "server/dispatch/discard_sink.h"
@@ -130,7 +130,7 @@ class SinkPoolTest : public ::testing::Test {
   // Submits and waits for the reply.
   ConsumerReply Run(Dispatcher& dispatcher, std::shared_ptr<UploadSource> source,
                     std::string* upload_id = nullptr) {
-    absl::Notification done;
+    Notification done;
     ConsumerReply reply;
     UploadHandle handle = dispatcher.Submit(std::move(source), [&](ConsumerReply r) {
       reply = std::move(r);

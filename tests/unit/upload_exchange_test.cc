@@ -5,9 +5,9 @@
 #include <string>
 #include <thread>
 
-#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/common/notification.h"
 #include "server/net/event_loop.h"
 #include "server/upload/temp_directory.h"
 #include "tests/unit/dispatch_test_util.h"
@@ -87,7 +87,7 @@ class UploadExchangeTest : public ::testing::Test {
   // Runs `task` on the loop thread and waits for it.
   template <typename F>
   void InLoop(F task) {
-    absl::Notification done;
+    Notification done;
     loop_->Post([&] {
       task();
       done.Notify();

@@ -33,7 +33,24 @@ TEST(UploadSettings, DefaultsMatchTheDesign) {
   EXPECT_EQ(settings->file_upload_temp_dir, "");
   EXPECT_EQ(settings->stream_body_chunk_size, 256u * 1024);
   EXPECT_EQ(settings->file_upload_checksum, ChecksumKind::kSha256);
-  EXPECT_EQ(UploadSettings::Specs().size(), 6u);
+  EXPECT_EQ(settings->max_parts, 1000u);
+  EXPECT_EQ(settings->max_part_header_bytes, 16u * 1024);
+  EXPECT_EQ(settings->max_field_size, 1024u * 1024);
+  EXPECT_EQ(settings->max_spill_bytes, 0u);
+  EXPECT_EQ(UploadSettings::Specs().size(), 10u);
+}
+
+TEST(UploadSettings, MultipartLimitsAndSpillBudget) {
+  absl::StatusOr<UploadSettings> settings =
+      Load({"--max-parts=3", "--max-part-header-bytes=1Ki", "--max-spill-bytes=10Gi"},
+           {{"SPILLWAY_MAX_FIELD_SIZE", "2k"}});
+  ASSERT_TRUE(settings.ok()) << settings.status();
+  const MultipartLimits limits = settings->multipart_limits();
+  EXPECT_EQ(limits.max_parts, 3u);
+  EXPECT_EQ(limits.max_part_header_bytes, 1024u);
+  EXPECT_EQ(limits.max_field_size, 2000u);
+  EXPECT_EQ(settings->max_spill_bytes, 10ull << 30);
+  EXPECT_FALSE(Load({"--max-parts=0"}).ok());
 }
 
 TEST(UploadSettings, FlagsAndEnvironment) {

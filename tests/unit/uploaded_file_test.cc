@@ -397,6 +397,7 @@ TEST_F(UploadedFileTest, FullDiskIsResourceExhausted) {
       ::_exit(12);
     }
     if (!std::filesystem::is_empty(mount_point)) ::_exit(13);  // Failed file removed.
+    if (!IsInsufficientStorage(status)) ::_exit(14);  // 507, not the per-file 413
     ::_exit(0);
   }
   int wait_status = 0;

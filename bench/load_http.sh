@@ -1,0 +1,263 @@
+#!/usr/bin/env bash
+# Load benchmark of issue 3 section 6 against `spillwayd --sink=discard` on loopback:
+#  (a) one 1 GiB raw body over HTTP/1.1 (curl -T; also h2load --h1) and HTTP/2 (h2load,
+#      prior knowledge), checksum none and sha256, beside iperf3 over loopback and
+#      nghttpd (which discards request bodies) receiving the same body over HTTP/2;
+#  (b) 64 concurrent clients each uploading multipart bodies holding a 1 MiB file (stays
+#      in memory) and an 8 MiB file (spills), HTTP/1.1 -- the target row; also, for
+#      information, bodies with only the 1 MiB file and with only the 8 MiB file;
+#  (c) 4 KiB multipart uploads from 100 connections, HTTP/1.1 and HTTP/2.
+# Every figure is the median of LOAD_RUNS runs (default 3); the scenarios are interleaved
+# run by run so background load spreads over all of them. Each spillwayd run is a fresh
+# process, so VmHWM is that run's peak and utime+stime (from /proc/PID/stat, all
+# threads, before/after) is that run's server CPU.
+# Usage: bench/load_http.sh [BUILD_DIR]   (default: build)
+# Knobs: LOAD_RUNS, LOAD_BIG_MIB (1024), LOAD_B_REQUESTS (256), LOAD_C_REQUESTS (50000),
+#        LOAD_B_PROTO (h1|h2), LOAD_H2LOAD_THREADS (1), LOAD_EVENT_LOOPS (0 = cores).
+set -euo pipefail
+
+build=${1:-build}
+here=$(cd "$(dirname "$0")" && pwd)
+py=/usr/bin/python3
+helper="$here/load_helper.py"
+runs=${LOAD_RUNS:-3}
+big_mib=${LOAD_BIG_MIB:-1024}
+b_requests=${LOAD_B_REQUESTS:-256}
+c_requests=${LOAD_C_REQUESTS:-50000}
+b_proto=${LOAD_B_PROTO:-h1}
+h2threads=${LOAD_H2LOAD_THREADS:-1}
+event_loops=${LOAD_EVENT_LOOPS:-0}
+client_timeout=120
+
+bin="$build/server/spillwayd"
+if [[ ! -x $bin ]]; then
+  echo "load_http: $bin not found (build the spillwayd target first)" >&2
+  exit 1
+fi
+for tool in curl h2load nghttpd iperf3; do
+  command -v "$tool" >/dev/null || { echo "load_http: $tool missing (scripts/setup.sh)" >&2; exit 1; }
+done
+
+# Bodies live in RAM (/dev/shm) so the clients never wait on a disk; spilled files go to
+# their own directory under TMPDIR (the server's default temp location is a disk too).
+work=$(mktemp -d /dev/shm/spillway-load.XXXXXX)
+spill=$(mktemp -d "${TMPDIR:-/tmp}/spillway-load-spill.XXXXXX")
+pids=()
+cleanup() {
+  local p
+  for p in "${pids[@]}"; do
+    kill "$p" 2>/dev/null || true
+  done
+  for p in "${pids[@]}"; do
+    wait "$p" 2>/dev/null || true
+  done
+  rm -rf "$work" "$spill"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# A private copy: a concurrent rebuild of BUILD_DIR cannot swap the binary mid-run.
+cp "$bin" "$work/spillwayd"
+results="$work/results"
+: >"$results"
+rec() { echo "$1 $2 $3" >>"$results"; }
+note() { echo "note - $*" >>"$results"; echo "load_http: $*" >&2; }
+calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
+proc_read() { "$py" "$helper" proc "$1"; }  # prints "cpu_ticks vmhwm_kib"
+clk_tck=$(getconf CLK_TCK)
+
+forget_pid() {
+  local p keep=()
+  for p in "${pids[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+  pids=("${keep[@]}")
+}
+
+srv_pid="" port=""
+start_spillwayd() {
+  "$work/spillwayd" --http-port=0 --listen-address=127.0.0.1 --sink=discard \
+    --access-log=false --event-loops="$event_loops" --file-upload-temp-dir="$spill" "$@" \
+    >"$work/srv.out" 2>"$work/srv.err" &
+  srv_pid=$!
+  pids+=("$srv_pid")
+  port=""
+  local i
+  for i in $(seq 200); do
+    port=$(grep -o '"http_port":[0-9]*' "$work/srv.out" 2>/dev/null | cut -d: -f2 || true)
+    [[ -n $port ]] && break
+    kill -0 "$srv_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if [[ -z $port ]] || ! curl -sf -o /dev/null "http://127.0.0.1:$port/healthz"; then
+    echo "load_http: spillwayd did not start:" >&2
+    cat "$work/srv.out" "$work/srv.err" >&2
+    exit 1
+  fi
+}
+stop_pid() {
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  forget_pid "$1"
+}
+
+# Records the server's CPU per upload and peak RSS between two proc_read snapshots.
+rec_server() {  # scen t0 t1 hwm uploads
+  rec "$1" cpu_us_per_upload "$(calc "($3 - $2) * 1000000 / $clk_tck / $5")"
+  rec "$1" hwm_kib "$4"
+}
+
+# Runs h2load (args after scen, uploads) against the current target and records its
+# req/s, MB/s (body bytes), p50/p99 and failures. Sets h2_p50 for the caller.
+run_h2load() {  # scen body_bytes h2load-args...
+  local scen=$1 bytes=$2
+  shift 2
+  rm -f "$work/h2load.log"
+  timeout "$client_timeout" h2load -t "$h2threads" --log-file="$work/h2load.log" "$@" \
+    >"$work/h2load.out" 2>&1 || { echo "load_http: h2load failed:" >&2; tail -5 "$work/h2load.out" >&2; }
+  local total ok rps p50 p99
+  read -r total ok rps p50 p99 < <("$py" "$helper" h2load "$work/h2load.out" "$work/h2load.log")
+  if ((bytes > 0)); then  # 0: a single request, timed by the caller from its duration
+    rec "$scen" rps "$rps"
+    rec "$scen" mbps "$(calc "$rps * $bytes / 1e6")"
+  fi
+  rec "$scen" p50_us "$p50"
+  rec "$scen" p99_us "$p99"
+  rec "$scen" failed "$((total - ok))"
+  h2_p50=$p50
+}
+
+# ---------------------------------------------------------------------------- bodies
+big="$work/big.bin"
+big_bytes=$((big_mib * 1024 * 1024))
+head -c "$big_bytes" /dev/zero >"$big"
+boundary="----spillway-bench-7d3f9a1c0b5e"
+ctype="content-type: multipart/form-data; boundary=$boundary"
+"$py" "$helper" multipart "$work/b.body" "$boundary" $((1 << 20)) $((8 << 20))
+"$py" "$helper" multipart "$work/b1.body" "$boundary" $((1 << 20))
+"$py" "$helper" multipart "$work/b8.body" "$boundary" $((8 << 20))
+"$py" "$helper" multipart "$work/c.body" "$boundary" 4096
+b_bytes=$(stat -c %s "$work/b.body")
+b1_bytes=$(stat -c %s "$work/b1.body")
+b8_bytes=$(stat -c %s "$work/b8.body")
+c_bytes=$(stat -c %s "$work/c.body")
+mkdir -p "$work/docroot"
+echo ok >"$work/docroot/index.html"
+
+# ---------------------------------------------------------------------------- scenarios
+scen_iperf3() {
+  local p
+  p=$("$py" "$helper" freeport)
+  iperf3 -s -1 -p "$p" >/dev/null 2>&1 &
+  local ip=$!
+  pids+=("$ip")
+  local i json=""
+  for i in $(seq 50); do
+    sleep 0.1
+    json=$(timeout 30 iperf3 -c 127.0.0.1 -p "$p" -t 3 -J 2>/dev/null) && break
+    json=""
+  done
+  stop_pid "$ip"
+  [[ -n $json ]] || { echo "load_http: iperf3 failed" >&2; return; }
+  rec tcp mbps "$(echo "$json" | "$py" -c \
+    'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 8e6)')"
+}
+
+scen_a_curl() {  # scen checksum
+  start_spillwayd --file-upload-checksum="$2"
+  local t0 t1 hwm _ out code secs
+  read -r t0 _ < <(proc_read "$srv_pid")
+  out=$(timeout "$client_timeout" curl -sS -o "$work/resp" -w '%{http_code} %{time_total}' \
+    -T "$big" -X POST -H 'content-type: application/octet-stream' \
+    "http://127.0.0.1:$port/raw") || true
+  read -r t1 hwm < <(proc_read "$srv_pid")
+  read -r code secs <<<"$out"
+  if [[ $code != 200 ]]; then
+    echo "load_http: $1 got HTTP ${code:-none}" >&2
+    rec "$1" failed 1
+  else
+    rec "$1" failed 0
+    rec "$1" mbps "$(calc "$big_bytes / $secs / 1e6")"
+    rec "$1" rps "$(calc "1 / $secs")"
+    rec "$1" p50_us "$(calc "$secs * 1e6")"
+    rec "$1" p99_us "$(calc "$secs * 1e6")"
+  fi
+  rec_server "$1" "$t0" "$t1" "$hwm" 1
+  stop_pid "$srv_pid"
+}
+
+scen_a_h2load() {  # scen checksum proto-flag...
+  local scen=$1 checksum=$2
+  shift 2
+  start_spillwayd --file-upload-checksum="$checksum"
+  local t0 t1 hwm _
+  read -r t0 _ < <(proc_read "$srv_pid")
+  run_h2load "$scen" 0 "$@" -n1 -c1 -d "$big" \
+    -H 'content-type: application/octet-stream' "http://127.0.0.1:$port/raw"
+  read -r t1 hwm < <(proc_read "$srv_pid")
+  # One request: MB/s from its own duration (h2load's req/s is rounded).
+  rec "$scen" mbps "$(calc "$big_bytes / $h2_p50")"
+  rec "$scen" rps "$(calc "1e6 / $h2_p50")"
+  rec_server "$scen" "$t0" "$t1" "$hwm" 1
+  stop_pid "$srv_pid"
+}
+
+scen_a_nghttpd() {
+  local p i
+  p=$("$py" "$helper" freeport)
+  nghttpd --no-tls -d "$work/docroot" "$p" >/dev/null 2>&1 &
+  local np=$!
+  pids+=("$np")
+  for i in $(seq 100); do
+    curl -sf --http2-prior-knowledge -o /dev/null "http://127.0.0.1:$p/index.html" && break
+    sleep 0.05
+  done
+  local t0 t1 hwm _
+  read -r t0 _ < <(proc_read "$np")
+  run_h2load a_nghttpd 0 -n1 -c1 -d "$big" \
+    -H 'content-type: application/octet-stream' "http://127.0.0.1:$p/index.html"
+  read -r t1 hwm < <(proc_read "$np")
+  rec a_nghttpd mbps "$(calc "$big_bytes / $h2_p50")"
+  rec a_nghttpd rps "$(calc "1e6 / $h2_p50")"
+  rec_server a_nghttpd "$t0" "$t1" "$hwm" 1
+  stop_pid "$np"
+}
+
+scen_multi() {  # scen body bytes requests clients proto-flag...
+  local scen=$1 body=$2 bytes=$3 n=$4 c=$5
+  shift 5
+  start_spillwayd --file-upload-checksum=none
+  local t0 t1 hwm _
+  read -r t0 _ < <(proc_read "$srv_pid")
+  run_h2load "$scen" "$bytes" "$@" -n "$n" -c "$c" -d "$body" -H "$ctype" \
+    "http://127.0.0.1:$port/upload"
+  read -r t1 hwm < <(proc_read "$srv_pid")
+  rec_server "$scen" "$t0" "$t1" "$hwm" "$n"
+  stop_pid "$srv_pid"
+}
+
+b_flag=()
+[[ $b_proto == h1 ]] && b_flag=(--h1)
+
+note "load average at start: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores; $runs runs per figure"
+note "bodies: (a) ${big_mib} MiB raw; (b) $b_bytes bytes (1 MiB + 8 MiB files), $b_requests requests, $b_proto (1 MiB only: $((b_requests * 2)), 8 MiB only: $((b_requests / 2))); (c) $c_bytes bytes (4 KiB file), $c_requests requests"
+start_time=$(date +%s)
+for r in $(seq "$runs"); do
+  echo "load_http: run $r/$runs (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+  scen_iperf3
+  scen_a_curl a_h1 none
+  scen_a_h2load a_h1_h2load none --h1
+  scen_a_curl a_h1_sha sha256
+  scen_a_h2load a_h2 none
+  scen_a_h2load a_h2_sha sha256
+  scen_a_nghttpd
+  scen_multi b "$work/b.body" "$b_bytes" "$b_requests" 64 "${b_flag[@]}"
+  scen_multi b_1m "$work/b1.body" "$b1_bytes" $((b_requests * 2)) 64 "${b_flag[@]}"
+  scen_multi b_8m "$work/b8.body" "$b8_bytes" $((b_requests / 2)) 64 "${b_flag[@]}"
+  scen_multi c_h1 "$work/c.body" "$c_bytes" "$c_requests" 100 --h1
+  scen_multi c_h2 "$work/c.body" "$c_bytes" "$c_requests" 100
+done
+note "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); load part took $(($(date +%s) - start_time)) s"
+leftover=$(find "$spill" -mindepth 1 | wc -l)
+[[ $leftover == 0 ]] || note "WARNING: $leftover spilled file(s) left in the temp dir"
+
+"$py" "$helper" report "$results"
+if [[ -n ${LOAD_RESULTS_OUT:-} ]]; then cp "$results" "$LOAD_RESULTS_OUT"; fi

@@ -1,0 +1,17 @@
+#include "server/grpc/ingest_service.h"
+
+#include "server/grpc/consume_reactor.h"
+
+namespace spillway {
+
+grpc::ServerBidiReactor<v1::ConsumerMessage, v1::ServerMessage>* IngestService::Consume(
+    grpc::CallbackServerContext* context) {
+  return new ConsumeReactor(options_.dispatcher);
+}
+
+grpc::ServerReadReactor<v1::UploadRequest>* IngestService::Upload(
+    grpc::CallbackServerContext* context, v1::Reply* response) {
+  return new UploadReactor(context, response, &options_);
+}
+
+}  // namespace spillway

@@ -1,0 +1,34 @@
+// IngestService: the spillway.v1.Ingest service (DESIGN.md §2) on the gRPC callback
+// API. Each Consume stream gets a ConsumeReactor, each Upload RPC an UploadReactor;
+// both delete themselves when their RPC is done.
+//
+// Ownership: registered with (not owned by) the grpc::Server; must outlive it. Holds
+// non-owning pointers to the Dispatcher and the upload options' temp directory and
+// spill budget, which must outlive the server too.
+// Threading: gRPC calls the factories on its own threads; the service is immutable.
+#ifndef SPILLWAY_SERVER_GRPC_INGEST_SERVICE_H_
+#define SPILLWAY_SERVER_GRPC_INGEST_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "server/grpc/upload_reactor.h"
+#include "spillway/v1/ingest.grpc.pb.h"
+
+namespace spillway {
+
+class IngestService final : public v1::Ingest::CallbackService {
+ public:
+  explicit IngestService(UploadRpcOptions options) : options_(std::move(options)) {}
+
+  grpc::ServerBidiReactor<v1::ConsumerMessage, v1::ServerMessage>* Consume(
+      grpc::CallbackServerContext* context) override;
+  grpc::ServerReadReactor<v1::UploadRequest>* Upload(grpc::CallbackServerContext* context,
+                                                     v1::Reply* response) override;
+
+ private:
+  const UploadRpcOptions options_;
+};
+
+}  // namespace spillway
+
+#endif  // SPILLWAY_SERVER_GRPC_INGEST_SERVICE_H_

@@ -1,0 +1,216 @@
+#include "server/grpc/upload_reactor.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/common/string_view_compat.h"
+#include "server/dispatch/buffered_upload_source.h"
+#include "server/grpc/grpc_metrics.h"
+#include "server/grpc/proto_conversions.h"
+
+namespace spillway {
+namespace {
+
+std::string Lower(std::string s) {
+  for (char& c : s) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return s;
+}
+
+}  // namespace
+
+UploadReactor::UploadReactor(grpc::CallbackServerContext* context, v1::Reply* response,
+                             const UploadRpcOptions* options)
+    : context_(context),
+      response_(response),
+      options_(options),
+      link_(std::make_shared<Link>()) {
+  {
+    MutexLock lock(&link_->mu);
+    link_->reactor = this;
+  }
+  StartRead(&in_);
+}
+
+void UploadReactor::OnReadDone(bool ok) {
+  if (!ok) {
+    // The client half-closed (the upload is complete) or the call died.
+    if (context_->IsCancelled()) {
+      FinishOnce(grpc::Status::CANCELLED, nullptr);
+      return;
+    }
+    Submit();
+    return;
+  }
+  if (absl::Status status = Handle(in_); !status.ok()) {
+    FinishOnce(ToGrpcStatus(status), nullptr);
+    return;
+  }
+  {
+    MutexLock lock(&mu_);
+    if (finished_) return;  // cancelled meanwhile
+  }
+  StartRead(&in_);
+}
+
+absl::Status UploadReactor::Handle(const v1::UploadRequest& request) {
+  if (request.kind_case() == v1::UploadRequest::kStart) {
+    if (started_) return absl::InvalidArgumentError("UploadStart sent twice");
+    return HandleStart(request.start());
+  }
+  if (!started_) {
+    return absl::InvalidArgumentError("the first message must be UploadStart");
+  }
+  switch (request.kind_case()) {
+    case v1::UploadRequest::kField: {
+      if (absl::Status status = EndFile(); !status.ok()) return status;
+      upload_.order.push_back({false, upload_.fields.size()});
+      upload_.fields.push_back({request.field().name(), request.field().value()});
+      upload_.total_bytes += request.field().value().size();
+      return absl::OkStatus();
+    }
+    case v1::UploadRequest::kFile: {
+      if (absl::Status status = EndFile(); !status.ok()) return status;
+      const v1::FileHeader& header = request.file();
+      if (header.has_size() && options_->file.max_size != 0 &&
+          header.size() > options_->file.max_size) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("file \"", header.filename(), "\" declares ", header.size(),
+                         " bytes, over FILE_UPLOAD_MAX_SIZE (",
+                         options_->file.max_size, ")"));
+      }
+      auto file = std::make_unique<UploadedFile>(header.field_name(), header.filename(),
+                                                 header.content_type(), options_->file);
+      current_file_ = file.get();
+      declared_size_ =
+          header.has_size() ? std::optional<uint64_t>(header.size()) : std::nullopt;
+      upload_.order.push_back({true, upload_.files.size()});
+      upload_.files.push_back(std::move(file));
+      return absl::OkStatus();
+    }
+    case v1::UploadRequest::kChunk: {
+      if (current_file_ == nullptr) {
+        return absl::InvalidArgumentError("a Chunk before any FileHeader");
+      }
+      const v1::Chunk& chunk = request.chunk();
+      if (chunk.offset() != 0 && chunk.offset() != current_file_->size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("chunk offset ", chunk.offset(), " but ",
+                         current_file_->size(), " bytes of the file were sent"));
+      }
+      if (declared_size_.has_value() &&
+          current_file_->size() + chunk.data().size() > *declared_size_) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("file \"", current_file_->filename(), "\" is larger than its "
+                         "declared size ", *declared_size_));
+      }
+      upload_.total_bytes += chunk.data().size();
+      return current_file_->Append(chunk.data());
+    }
+    default:
+      return absl::InvalidArgumentError("UploadRequest without a kind");
+  }
+}
+
+absl::Status UploadReactor::HandleStart(const v1::UploadStart& start) {
+  started_ = true;
+  RequestInfo& request = upload_.request;
+  request.protocol = "gRPC";
+  request.method = "POST";
+  std::string_view path = start.path();
+  if (const size_t q = path.find('?'); q != std::string_view::npos) {
+    request.query = std::string(path.substr(q + 1));
+    path = path.substr(0, q);
+  }
+  if (!path.empty() && path[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("upload path \"", AbslView(path), "\" does not start with '/'"));
+  }
+  request.path = path.empty() ? "/" : std::string(path);
+  for (const v1::Header& header : start.headers()) {
+    request.headers.emplace_back(Lower(header.name()), header.value());
+  }
+  request.remote_address = context_->peer();
+  // Fields and files, as a multipart/form-data body would carry them.
+  request.content_type = "multipart/form-data";
+  return absl::OkStatus();
+}
+
+absl::Status UploadReactor::EndFile() {
+  if (current_file_ == nullptr) return absl::OkStatus();
+  UploadedFile* file = std::exchange(current_file_, nullptr);
+  if (declared_size_.has_value() && file->size() != *declared_size_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("file \"", file->filename(), "\" declared ", *declared_size_,
+                     " bytes but sent ", file->size()));
+  }
+  return file->Finish();
+}
+
+void UploadReactor::Submit() {
+  {
+    MutexLock lock(&mu_);
+    if (finished_ || cancelled_) return;
+  }
+  absl::Status status =
+      started_ ? EndFile() : absl::InvalidArgumentError("no UploadStart was sent");
+  if (!status.ok()) {
+    FinishOnce(ToGrpcStatus(status), nullptr);
+    return;
+  }
+  auto source = std::make_shared<BufferedUploadSource>(std::move(upload_));
+  // Not under mu_: the answer may come before Submit() returns.
+  UploadHandle handle = options_->dispatcher->Submit(
+      std::move(source), [link = link_](ConsumerReply reply) mutable {
+        MutexLock lock(&link->mu);
+        if (link->reactor != nullptr) link->reactor->OnAnswer(std::move(reply));
+      });
+  bool cancel = false;
+  {
+    MutexLock lock(&mu_);
+    if (cancelled_) {
+      cancel = true;
+    } else {
+      handle_ = std::move(handle);
+    }
+  }
+  if (cancel) handle.Cancel("the gRPC uploader cancelled");
+}
+
+void UploadReactor::OnAnswer(ConsumerReply reply) {
+  FinishOnce(grpc::Status::OK, &reply);
+}
+
+void UploadReactor::OnCancel() {
+  UploadHandle handle;
+  {
+    MutexLock lock(&mu_);
+    cancelled_ = true;
+    handle = std::move(handle_);
+  }
+  handle.Cancel("the gRPC uploader cancelled");
+  FinishOnce(grpc::Status::CANCELLED, nullptr);
+}
+
+void UploadReactor::FinishOnce(const grpc::Status& status, const ConsumerReply* reply) {
+  {
+    MutexLock lock(&mu_);
+    if (finished_) return;
+    finished_ = true;
+    if (reply != nullptr) ToProtoReply(*reply, response_);
+  }
+  GrpcMetrics::CountUploadRpc(status.error_code());
+  Finish(status);
+}
+
+void UploadReactor::OnDone() {
+  {
+    // Waits for an answer being delivered right now; none comes in afterwards.
+    MutexLock lock(&link_->mu);
+    link_->reactor = nullptr;
+  }
+  delete this;
+}
+
+}  // namespace spillway

@@ -1,0 +1,820 @@
+// The gRPC Ingest service end to end (DESIGN.md §2, §3): the real spillwayd with no
+// built-in sink, real gRPC C++ consumers on Consume streams, curl (and a gRPC Upload
+// client) as uploaders. Consumers check every byte and the SHA-256 they are given and
+// reply; the uploader must see exactly that reply.
+#include <signal.h>
+
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/common/mutex.h"
+#include "server/upload/checksum.h"
+#include "spillway/v1/ingest.grpc.pb.h"
+#include "tests/integration/spillwayd_process.h"
+#include "tests/integration/test_clients.h"
+#include "tests/unit/scoped_test_dir.h"
+
+namespace spillway {
+namespace {
+
+using ::spillway::testing::ScopedTestDir;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+std::string Sha256Hex(std::string_view data) {
+  Checksum checksum = Checksum::Create(ChecksumKind::kSha256);
+  checksum.Update(data);
+  return checksum.FinishHex();
+}
+
+std::string RandomishBytes(size_t size, int seed) {
+  std::string data(size, '\0');
+  uint32_t x = 2463534242u + static_cast<uint32_t>(seed);
+  for (size_t i = 0; i < size; ++i) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    data[i] = static_cast<char>(x);
+  }
+  return data;
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::vector<std::string> ListDir(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    names.push_back(entry.path().filename().string());
+  }
+  return names;
+}
+
+// What a consumer received of one upload (one delivery attempt).
+struct ReceivedFile {
+  v1::UploadedFile meta;
+  std::string data;  // from Chunks, or read from meta.path() when path_only
+  uint64_t size = 0;   // bytes received (even when not kept)
+  std::string sha256;  // of the bytes received, computed by the consumer
+  bool offsets_ok = true;
+  v1::FileFinished finished;
+};
+
+struct ReceivedUpload {
+  v1::RequestStarted started;
+  std::vector<std::pair<std::string, std::string>> fields;
+  std::vector<ReceivedFile> files;
+  bool finished = false;  // RequestFinished came
+  bool aborted = false;   // RequestAborted came
+  bool replied_early = false;
+  std::string reply_body;  // what the consumer answered
+};
+
+// A gRPC consumer on its own thread, using the synchronous client API.
+class TestConsumer {
+ public:
+  struct Options {
+    std::string name = "test-consumer";
+    std::vector<std::string> path_prefixes;
+    bool paths_only = false;
+    // First stream only: cancel it after this many Chunks (-1: never). The consumer
+    // then attaches again on a fresh stream.
+    int break_after_chunks = -1;
+    // After RequestStarted: a status to reply at once (0: none).
+    uint32_t early_reply_status = 0;
+    // After RequestFinished: the status to reply (0: never reply).
+    uint32_t reply_status = 201;
+    // False: only the size and SHA-256 of the files are kept (for huge bodies).
+    bool keep_data = true;
+    // Sleeps this long after each Chunk: a slow consumer.
+    absl::Duration sleep_per_chunk = absl::ZeroDuration();
+  };
+
+  TestConsumer(uint16_t port, Options options) : options_(std::move(options)) {
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                   grpc::InsecureChannelCredentials());
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~TestConsumer() { Stop(); }
+
+  void Stop() {
+    {
+      MutexLock lock(&mu_);
+      stopping_ = true;
+      if (context_ != nullptr) context_->TryCancel();
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Uploads that reached an end (finished, aborted or answered early), in order.
+  std::vector<ReceivedUpload> uploads() {
+    MutexLock lock(&mu_);
+    return uploads_;
+  }
+
+  bool WaitForUploads(size_t n, absl::Duration timeout = absl::Seconds(20)) {
+    MutexLock lock(&mu_);
+    return cv_.AwaitWithTimeout(
+        &mu_, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return uploads_.size() >= n; },
+        timeout);
+  }
+
+ private:
+  void Run() {
+    auto stub = v1::Ingest::NewStub(channel_);
+    for (int session = 0;; ++session) {
+      grpc::ClientContext context;
+      {
+        MutexLock lock(&mu_);
+        if (stopping_) return;
+        context_ = &context;
+      }
+      RunStream(*stub, context, session == 0 ? options_.break_after_chunks : -1);
+      MutexLock lock(&mu_);
+      context_ = nullptr;
+      if (stopping_) return;
+    }
+  }
+
+  void RunStream(v1::Ingest::Stub& stub, grpc::ClientContext& context,
+                 int break_after_chunks) {
+    auto stream = stub.Consume(&context);
+    v1::ConsumerMessage attach;
+    attach.mutable_attach()->set_name(options_.name);
+    for (const std::string& prefix : options_.path_prefixes) {
+      attach.mutable_attach()->add_path_prefixes(prefix);
+    }
+    attach.mutable_attach()->set_paths_only(options_.paths_only);
+    if (!stream->Write(attach)) return;
+
+    v1::ServerMessage message;
+    ReceivedUpload current;
+    Checksum sha256 = Checksum::Create(ChecksumKind::kSha256);
+    int chunks = 0;
+    while (stream->Read(&message)) {
+      // After an early reply, what the server had already sent of that upload is
+      // ignored until the next RequestStarted.
+      if (current.replied_early &&
+          message.kind_case() != v1::ServerMessage::kRequestStarted) {
+        continue;
+      }
+      switch (message.kind_case()) {
+        case v1::ServerMessage::kRequestStarted:
+          current = ReceivedUpload();
+          current.started = message.request_started();
+          if (options_.early_reply_status != 0) {
+            current.replied_early = true;
+            current.reply_body = "{\"early\":true}";
+            stream->Write(MakeReply(current, options_.early_reply_status));
+            Record(current);
+          }
+          break;
+        case v1::ServerMessage::kField:
+          current.fields.emplace_back(message.field().name(), message.field().value());
+          break;
+        case v1::ServerMessage::kFileStarted:
+          current.files.emplace_back();
+          current.files.back().meta = message.file_started().file();
+          sha256 = Checksum::Create(ChecksumKind::kSha256);
+          break;
+        case v1::ServerMessage::kChunk: {
+          if (current.files.empty()) current.files.emplace_back();  // malformed: noticed
+          ReceivedFile& file = current.files.back();
+          if (message.chunk().offset() != file.size) file.offsets_ok = false;
+          file.size += message.chunk().data().size();
+          sha256.Update(message.chunk().data());
+          if (options_.keep_data) file.data += message.chunk().data();
+          if (options_.sleep_per_chunk > absl::ZeroDuration()) {
+            absl::SleepFor(options_.sleep_per_chunk);
+          }
+          if (break_after_chunks >= 0 && ++chunks >= break_after_chunks) {
+            context.TryCancel();  // the consumer "dies" mid-delivery
+            return;
+          }
+          break;
+        }
+        case v1::ServerMessage::kFileFinished: {
+          ReceivedFile& file = current.files.back();
+          file.finished = message.file_finished();
+          if (file.meta.path_only()) {
+            file.data = ReadWholeFile(file.meta.path());
+            file.size = file.data.size();
+            sha256.Update(file.data);
+          }
+          file.sha256 = sha256.FinishHex();
+          break;
+        }
+        case v1::ServerMessage::kRequestFinished: {
+          current.finished = true;
+          std::string body = absl::StrCat("{\"upload_id\":\"",
+                                          current.started.upload_id(), "\",\"files\":[");
+          for (const ReceivedFile& file : current.files) {
+            absl::StrAppend(&body, "{\"size\":", file.size, ",\"sha256\":\"",
+                            file.sha256, "\"}");
+          }
+          absl::StrAppend(&body, "]}");
+          current.reply_body = body;
+          Record(current);
+          if (options_.reply_status != 0) {
+            stream->Write(MakeReply(current, options_.reply_status));
+          }
+          break;
+        }
+        case v1::ServerMessage::kRequestAborted:
+          current.aborted = true;
+          Record(current);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  static v1::ConsumerMessage MakeReply(const ReceivedUpload& upload, uint32_t status) {
+    v1::ConsumerMessage message;
+    v1::Reply* reply = message.mutable_reply();
+    reply->set_upload_id(upload.started.upload_id());
+    reply->set_status(status);
+    v1::Header* header = reply->add_headers();
+    header->set_name("Content-Type");
+    header->set_value("application/json");
+    reply->set_body(upload.reply_body);
+    return message;
+  }
+
+  void Record(const ReceivedUpload& upload) {
+    MutexLock lock(&mu_);
+    uploads_.push_back(upload);
+    cv_.SignalAll();
+  }
+
+  const Options options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::thread thread_;
+  Mutex mu_;
+  CondVar cv_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<ReceivedUpload> uploads_ ABSL_GUARDED_BY(mu_);
+};
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+};
+
+class GrpcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    spill_ = work_.path() + "/spill";
+    std::filesystem::create_directory(spill_);
+  }
+
+  void StartServer(std::vector<std::string> args = {}) {
+    SpillwaydProcess::Options options;
+    // Lets a developer point the tests at another build (say, a sanitizer one).
+    if (const char* binary = std::getenv("SPILLWAY_TEST_SPILLWAYD");
+        binary != nullptr && *binary != '\0') {
+      options.binary = binary;
+    }
+    // Defaults for these tests, unless `args` sets the same flag.
+    for (const std::string& arg : {"--file-upload-temp-dir=" + spill_,
+                                   std::string("--file-upload-max-memory-size=64Ki"),
+                                   std::string("--max-body-size=1Mi"),
+                                   std::string("--stream-body-chunk-size=64Ki")}) {
+      const std::string flag = arg.substr(0, arg.find('=') + 1);
+      bool overridden = false;
+      for (const std::string& given : args) overridden |= given.starts_with(flag);
+      if (!overridden) options.args.push_back(arg);
+    }
+    options.args.insert(options.args.end(), args.begin(), args.end());
+    auto server = SpillwaydProcess::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    ASSERT_NE(server_->grpc_port(), 0) << "no grpc_port on the listening line";
+  }
+
+  std::unique_ptr<TestConsumer> AddConsumer(TestConsumer::Options options = {}) {
+    auto consumer = std::make_unique<TestConsumer>(server_->grpc_port(), options);
+    EXPECT_TRUE(WaitForMetric("spillway_grpc_consumers_attached", ++attached_));
+    return consumer;
+  }
+
+  std::string Metrics() {
+    absl::StatusOr<CommandResult> result = RunCommand(
+        {"curl", "-sS", absl::StrCat("http://127.0.0.1:", server_->http_port(), "/metrics")});
+    return result.ok() ? result->output : "";
+  }
+
+  // Waits until the metrics show `line` followed by `value`.
+  bool WaitForMetric(const std::string& line, int value) {
+    const std::string wanted = absl::StrCat(line, " ", value, "\n");
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (absl::Now() < deadline) {
+      if (Metrics().find(wanted) != std::string::npos) return true;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    ADD_FAILURE() << "metrics never showed " << wanted << Metrics();
+    return false;
+  }
+
+  std::string WriteInput(const std::string& name, const std::string& data) {
+    const std::string path = work_.path() + "/" + name;
+    std::ofstream(path, std::ios::binary) << data;
+    return path;
+  }
+
+  HttpResult Curl(std::vector<std::string> args, const std::string& path = "/upload") {
+    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "100", "-w",
+                                     "\n%{http_code}"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.push_back(absl::StrCat("http://127.0.0.1:", server_->http_port(), path));
+    absl::StatusOr<CommandResult> result = RunCommand(argv);
+    EXPECT_TRUE(result.ok()) << result.status();
+    HttpResult out;
+    if (!result.ok()) return out;
+    const size_t newline = result->output.rfind('\n');
+    if (newline == std::string::npos) return out;
+    out.body = result->output.substr(0, newline);
+    out.status = std::atoi(result->output.c_str() + newline + 1);
+    return out;
+  }
+
+  ScopedTestDir work_;
+  std::string spill_;
+  std::unique_ptr<SpillwaydProcess> server_;
+  int attached_ = 0;
+};
+
+void ExpectIntact(const ReceivedFile& file, const std::string& sent) {
+  EXPECT_EQ(file.size, sent.size());
+  EXPECT_EQ(file.sha256, Sha256Hex(sent));
+  EXPECT_EQ(file.data.size(), sent.size());
+  EXPECT_TRUE(file.data == sent) << "bytes differ";
+  EXPECT_TRUE(file.offsets_ok);
+  EXPECT_EQ(file.finished.size(), sent.size());
+  EXPECT_EQ(file.finished.checksum_algorithm(), "sha256");
+  EXPECT_EQ(file.finished.checksum(), Sha256Hex(sent));
+}
+
+TEST_F(GrpcTest, EachModeEndToEndOverHttp1AndHttp2) {
+  StartServer();
+  auto consumer = AddConsumer();
+  struct Case {
+    size_t size;
+    v1::Mode mode;
+  };
+  const Case cases[] = {{10 * 1024, v1::MODE_MEMORY},
+                        {300 * 1024, v1::MODE_SPILL},
+                        {3 * 1024 * 1024, v1::MODE_STREAM}};
+  size_t expected_uploads = 0;
+  int seed = 0;
+  for (const std::string protocol : {"--http1.1", "--http2-prior-knowledge"}) {
+    for (const Case& c : cases) {
+      SCOPED_TRACE(absl::StrCat(protocol, " ", c.size));
+      const std::string data = RandomishBytes(c.size, ++seed);
+      const std::string path = WriteInput("in.bin", data);
+      const HttpResult result =
+          Curl({protocol, "-F", "note=hello", "-F", "file=@" + path}, "/in/x");
+      ASSERT_TRUE(consumer->WaitForUploads(++expected_uploads));
+      const ReceivedUpload upload = consumer->uploads().back();
+      EXPECT_EQ(result.status, 201);
+      EXPECT_EQ(result.body, upload.reply_body);
+      EXPECT_TRUE(upload.finished);
+      EXPECT_EQ(upload.started.path(), "/in/x");
+      EXPECT_EQ(upload.started.attempt(), 1u);
+      EXPECT_EQ(upload.started.mode(), c.mode);
+      ASSERT_EQ(upload.fields.size(), 1u);
+      EXPECT_EQ(upload.fields[0], std::make_pair(std::string("note"), std::string("hello")));
+      ASSERT_EQ(upload.files.size(), 1u);
+      EXPECT_EQ(upload.files[0].meta.mode(), c.mode);
+      EXPECT_EQ(upload.files[0].meta.filename(), "in.bin");
+      EXPECT_EQ(upload.files[0].meta.in_memory(), c.mode == v1::MODE_MEMORY);
+      ExpectIntact(upload.files[0], data);
+    }
+  }
+  // A raw body, buffered.
+  const std::string raw = RandomishBytes(200 * 1024, 99);
+  const HttpResult result = Curl({"--data-binary", "@" + WriteInput("raw.bin", raw), "-H",
+                                  "content-type: application/octet-stream"});
+  ASSERT_TRUE(consumer->WaitForUploads(++expected_uploads));
+  const ReceivedUpload upload = consumer->uploads().back();
+  EXPECT_EQ(result.status, 201);
+  ASSERT_EQ(upload.files.size(), 1u);
+  ExpectIntact(upload.files[0], raw);
+
+  const std::string metrics = Metrics();
+  EXPECT_THAT(metrics, HasSubstr(absl::StrCat(
+                           "spillway_grpc_deliveries_total{outcome=\"replied\"} ",
+                           expected_uploads, "\n")));
+  EXPECT_THAT(metrics, HasSubstr("spillway_grpc_delivered_bytes_total "));
+  EXPECT_THAT(ListDir(spill_), IsEmpty());
+}
+
+TEST_F(GrpcTest, PathsOnlyConsumerReadsSpilledFileFromItsPath) {
+  StartServer();
+  TestConsumer::Options options;
+  options.paths_only = true;
+  auto consumer = AddConsumer(options);
+  const std::string data = RandomishBytes(300 * 1024, 7);
+  const HttpResult result = Curl({"-F", "file=@" + WriteInput("in.bin", data)});
+  ASSERT_TRUE(consumer->WaitForUploads(1));
+  const ReceivedUpload upload = consumer->uploads().back();
+  EXPECT_EQ(result.status, 201);
+  ASSERT_EQ(upload.files.size(), 1u);
+  EXPECT_TRUE(upload.files[0].meta.path_only());
+  EXPECT_THAT(upload.files[0].meta.path(), ::testing::StartsWith(spill_));
+  ExpectIntact(upload.files[0], data);  // read from the path before replying
+  EXPECT_FALSE(std::filesystem::exists(upload.files[0].meta.path()));
+}
+
+TEST_F(GrpcTest, BufferedUploadIsRedeliveredWhenItsConsumerBreaks) {
+  StartServer();
+  TestConsumer::Options options;
+  options.break_after_chunks = 2;
+  auto consumer = AddConsumer(options);
+  const std::string data = RandomishBytes(300 * 1024, 8);  // spilled: 5 chunks
+  const HttpResult result = Curl({"-F", "file=@" + WriteInput("in.bin", data)});
+  EXPECT_EQ(result.status, 201);
+  ASSERT_TRUE(consumer->WaitForUploads(1));
+  const ReceivedUpload upload = consumer->uploads().back();
+  EXPECT_EQ(upload.started.attempt(), 2u);
+  EXPECT_EQ(result.body, upload.reply_body);
+  ASSERT_EQ(upload.files.size(), 1u);
+  ExpectIntact(upload.files[0], data);
+  EXPECT_THAT(Metrics(), HasSubstr("spillway_grpc_deliveries_total{outcome=\"failed\"} 1\n"));
+  EXPECT_THAT(ListDir(spill_), IsEmpty());
+}
+
+TEST_F(GrpcTest, StreamedUploadGets502WhenItsConsumerBreaks) {
+  StartServer();
+  TestConsumer::Options options;
+  options.break_after_chunks = 2;
+  auto consumer = AddConsumer(options);
+  const std::string data = RandomishBytes(3 * 1024 * 1024, 9);  // over MAX_BODY_SIZE
+  const HttpResult result = Curl({"-F", "file=@" + WriteInput("in.bin", data)});
+  EXPECT_EQ(result.status, 502);
+  EXPECT_THAT(result.body, HasSubstr("broke"));
+  EXPECT_THAT(ListDir(spill_), IsEmpty());
+}
+
+TEST_F(GrpcTest, WithoutConsumer503AfterDispatchTimeout) {
+  StartServer({"--dispatch-timeout=300ms"});
+  const absl::Time start = absl::Now();
+  const HttpResult result = Curl({"--data-binary", "x"});
+  EXPECT_EQ(result.status, 503);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+TEST_F(GrpcTest, ConsumerThatNeverReplies504AfterReplyTimeout) {
+  StartServer({"--reply-timeout=500ms"});
+  TestConsumer::Options options;
+  options.reply_status = 0;
+  auto consumer = AddConsumer(options);
+  const HttpResult result = Curl({"--data-binary", "hello"});
+  EXPECT_EQ(result.status, 504);
+  ASSERT_TRUE(consumer->WaitForUploads(1));
+  EXPECT_TRUE(consumer->uploads()[0].finished);
+}
+
+TEST_F(GrpcTest, EarlyReplyAfterRequestStartedAnswersTheUploader) {
+  StartServer();
+  TestConsumer::Options options;
+  options.early_reply_status = 415;
+  auto consumer = AddConsumer(options);
+  // Buffered, then streamed: the streamed body is not read to its end.
+  for (const size_t size : {size_t{10 * 1024}, size_t{3 * 1024 * 1024}}) {
+    SCOPED_TRACE(size);
+    const std::string data = RandomishBytes(size, 10);
+    const HttpResult result = Curl({"-F", "file=@" + WriteInput("in.bin", data)});
+    EXPECT_EQ(result.status, 415);
+    EXPECT_EQ(result.body, "{\"early\":true}");
+  }
+  ASSERT_TRUE(consumer->WaitForUploads(2));
+  for (const ReceivedUpload& upload : consumer->uploads()) {
+    EXPECT_TRUE(upload.replied_early);
+    EXPECT_TRUE(upload.files.empty());
+  }
+}
+
+TEST_F(GrpcTest, UploadRpcReachesConsumerIntact) {
+  StartServer();
+  TestConsumer::Options options;
+  options.path_prefixes = {"/grpc"};
+  auto consumer = AddConsumer(options);
+  const std::string data = RandomishBytes(5 * 1024 * 1024 + 123, 11);  // spills
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->grpc_port()),
+                                     grpc::InsecureChannelCredentials());
+  auto stub = v1::Ingest::NewStub(channel);
+  grpc::ClientContext context;
+  v1::Reply reply;
+  auto writer = stub->Upload(&context, &reply);
+  v1::UploadRequest request;
+  request.mutable_start()->set_path("/grpc/files");
+  v1::Header* header = request.mutable_start()->add_headers();
+  header->set_name("X-Tenant");
+  header->set_value("acme");
+  ASSERT_TRUE(writer->Write(request));
+  request.Clear();
+  request.mutable_field()->set_name("note");
+  request.mutable_field()->set_value("hi");
+  ASSERT_TRUE(writer->Write(request));
+  request.Clear();
+  request.mutable_file()->set_field_name("file");
+  request.mutable_file()->set_filename("big.bin");
+  request.mutable_file()->set_content_type("application/octet-stream");
+  request.mutable_file()->set_size(data.size());
+  ASSERT_TRUE(writer->Write(request));
+  for (size_t offset = 0; offset < data.size(); offset += 1024 * 1024) {
+    request.Clear();
+    request.mutable_chunk()->set_offset(offset);
+    request.mutable_chunk()->set_data(data.substr(offset, 1024 * 1024));
+    ASSERT_TRUE(writer->Write(request));
+  }
+  ASSERT_TRUE(writer->WritesDone());
+  const grpc::Status status = writer->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(consumer->WaitForUploads(1));
+  const ReceivedUpload upload = consumer->uploads().back();
+  EXPECT_EQ(reply.status(), 201u);
+  EXPECT_EQ(reply.body(), upload.reply_body);
+  EXPECT_EQ(upload.started.protocol(), "gRPC");
+  EXPECT_EQ(upload.started.path(), "/grpc/files");
+  ASSERT_EQ(upload.started.headers_size(), 1);
+  EXPECT_EQ(upload.started.headers(0).name(), "x-tenant");
+  ASSERT_EQ(upload.fields.size(), 1u);
+  ASSERT_EQ(upload.files.size(), 1u);
+  EXPECT_EQ(upload.files[0].meta.filename(), "big.bin");
+  EXPECT_EQ(upload.files[0].meta.mode(), v1::MODE_SPILL);
+  ExpectIntact(upload.files[0], data);
+  EXPECT_THAT(ListDir(spill_), IsEmpty());
+}
+
+TEST_F(GrpcTest, UploadRpcWithChunkBeforeFileIsInvalidArgument) {
+  StartServer();
+  auto stub = v1::Ingest::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", server_->grpc_port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  v1::Reply reply;
+  auto writer = stub->Upload(&context, &reply);
+  v1::UploadRequest request;
+  request.mutable_start()->set_path("/x");
+  writer->Write(request);
+  request.Clear();
+  request.mutable_chunk()->set_data("oops");
+  writer->Write(request);
+  writer->WritesDone();
+  EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(GrpcTest, ManyConcurrentUploadsOverEightStreamsAreEachAnsweredOnce) {
+  StartServer();
+  std::vector<std::unique_ptr<TestConsumer>> consumers;
+  for (int i = 0; i < 8; ++i) consumers.push_back(AddConsumer());
+  constexpr int kThreads = 20;
+  constexpr int kPerThread = 10;
+  const std::string small = WriteInput("small.bin", RandomishBytes(5000, 12));
+  const std::string spilled = WriteInput("spilled.bin", RandomishBytes(100 * 1024, 13));
+  std::vector<int> statuses(kThreads * kPerThread, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string& file = (i % 2 == 0) ? small : spilled;
+        statuses[t * kPerThread + i] =
+            Curl({"-F", absl::StrCat("n=", t, "-", i), "-F", "f=@" + file}).status;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int status : statuses) EXPECT_EQ(status, 201);
+  std::set<std::string> ids;
+  std::set<std::string> names;
+  size_t total = 0;
+  for (auto& consumer : consumers) {
+    for (const ReceivedUpload& upload : consumer->uploads()) {
+      ++total;
+      ids.insert(upload.started.upload_id());
+      ASSERT_EQ(upload.fields.size(), 1u);
+      names.insert(upload.fields[0].second);
+    }
+  }
+  EXPECT_EQ(total, statuses.size());
+  EXPECT_EQ(ids.size(), statuses.size());
+  EXPECT_EQ(names.size(), statuses.size());
+}
+
+// Peak resident set size of `pid` in KiB (VmHWM), or -1.
+int64_t VmHwmKiB(pid_t pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("VmHWM:")) return std::atoll(line.c_str() + 6);
+  }
+  return -1;
+}
+
+TEST_F(GrpcTest, SlowConsumerThrottlesOneGiBUploadWithBoundedMemory) {
+  StartServer({"--stream-body-chunk-size=256Ki"});
+  TestConsumer::Options options;
+  options.keep_data = false;
+  options.sleep_per_chunk = absl::Microseconds(300);
+  auto consumer = AddConsumer(options);
+  constexpr uint64_t kSize = uint64_t{1} << 30;
+  const std::string path = work_.path() + "/zeros.bin";
+  { std::ofstream create(path); }
+  std::filesystem::resize_file(path, kSize);  // sparse: no disk used
+  Checksum expected = Checksum::Create(ChecksumKind::kSha256);
+  const std::string mebibyte(1 << 20, '\0');
+  for (uint64_t i = 0; i < kSize / mebibyte.size(); ++i) expected.Update(mebibyte);
+
+  const int64_t hwm_before = VmHwmKiB(server_->pid());
+  const absl::Time start = absl::Now();
+  const HttpResult result = Curl({"-T", path});
+  const absl::Duration took = absl::Now() - start;
+  const int64_t hwm_after = VmHwmKiB(server_->pid());
+  EXPECT_EQ(result.status, 201);
+  ASSERT_TRUE(consumer->WaitForUploads(1));
+  const ReceivedUpload upload = consumer->uploads().back();
+  EXPECT_EQ(upload.started.mode(), v1::MODE_STREAM);
+  ASSERT_EQ(upload.files.size(), 1u);
+  EXPECT_EQ(upload.files[0].size, kSize);
+  EXPECT_EQ(upload.files[0].sha256, expected.FinishHex());
+  EXPECT_EQ(upload.files[0].finished.checksum(), upload.files[0].sha256);
+  // 4096 chunks at 300 us each: the uploader could not have finished sooner. The
+  // memory bound below is what proves it was held back rather than buffered.
+  EXPECT_GE(took, absl::Microseconds(4096 * 300));
+  EXPECT_LT(hwm_after - hwm_before, 64 * 1024)
+      << "VmHWM grew from " << hwm_before << " KiB to " << hwm_after << " KiB";
+  std::cerr << "1 GiB through a slow consumer in " << took << ", VmHWM " << hwm_before
+            << " -> " << hwm_after << " KiB\n";
+}
+
+// The proto outside C++: a consumer on Debian's python3-grpcio, with stubs that protoc
+// and grpc_python_plugin generate here.
+TEST_F(GrpcTest, PythonConsumerOnAnotherGrpcStack) {
+  absl::StatusOr<CommandResult> probe = RunCommand({"/usr/bin/python3", "-c", "import grpc"});
+  if (!std::filesystem::exists("/usr/bin/grpc_python_plugin") || !probe.ok() ||
+      probe->exit_code != 0) {
+    GTEST_SKIP() << "needs python3-grpcio and grpc_python_plugin (scripts/setup.sh)";
+  }
+  const std::string gen = work_.path() + "/py";
+  std::filesystem::create_directory(gen);
+  const std::string proto_dir = std::string(SPILLWAY_SOURCE_DIR) + "/proto";
+  absl::StatusOr<CommandResult> protoc = RunCommand(
+      {"protoc", "--proto_path=" + proto_dir, "--python_out=" + gen, "--grpc_out=" + gen,
+       "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin",
+       proto_dir + "/spillway/v1/ingest.proto"});
+  ASSERT_TRUE(protoc.ok() && protoc->exit_code == 0)
+      << (protoc.ok() ? protoc->errors : protoc.status().ToString());
+
+  StartServer();
+  absl::StatusOr<CommandResult> python;
+  std::thread consumer([&] {
+    python = RunCommand({"/usr/bin/python3",
+                         std::string(SPILLWAY_SOURCE_DIR) +
+                             "/tests/integration/python_consumer.py",
+                         gen, absl::StrCat(server_->grpc_port())});
+  });
+  const std::string data = RandomishBytes(300 * 1024, 14);
+  const HttpResult result = Curl({"-F", "f=@" + WriteInput("py.bin", data)}, "/py/in");
+  consumer.join();
+  ASSERT_TRUE(python.ok()) << python.status();
+  EXPECT_EQ(python->exit_code, 0) << python->errors;
+  EXPECT_EQ(result.status, 201);
+  EXPECT_THAT(result.body, HasSubstr("\"consumer\":\"python\""));
+  EXPECT_THAT(result.body, HasSubstr(absl::StrCat("\"filename\":\"py.bin\",\"size\":",
+                                                  data.size(), ",\"sha256\":\"",
+                                                  Sha256Hex(data), "\"")));
+  EXPECT_EQ(python->output, result.body + "\n");
+}
+
+TEST_F(GrpcTest, SigtermWithConsumersAttachedExitsPromptly) {
+  StartServer();
+  auto consumer = AddConsumer();
+  ASSERT_TRUE(server_->Signal(SIGTERM).ok());
+  EXPECT_EQ(server_->Wait(absl::Seconds(10)).value_or(-1), 0);
+}
+
+TEST_F(GrpcTest, ConsumeStreamMustStartWithAttach) {
+  StartServer();
+  auto stub = v1::Ingest::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", server_->grpc_port()), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  auto stream = stub->Consume(&context);
+  v1::ConsumerMessage reply;
+  reply.mutable_reply()->set_status(200);
+  stream->Write(reply);
+  v1::ServerMessage message;
+  EXPECT_FALSE(stream->Read(&message));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Waits for `tag` on `cq`; false if the operation failed.
+bool Await(grpc::CompletionQueue& cq, intptr_t tag) {
+  void* got = nullptr;
+  bool ok = false;
+  if (!cq.Next(&got, &ok)) return false;
+  EXPECT_EQ(reinterpret_cast<intptr_t>(got), tag);
+  return ok;
+}
+
+std::string Bytes(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(buffer.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return bytes;
+}
+
+TEST_F(GrpcTest, ServerReflectionListsTheIngestService) {
+  StartServer();
+  grpc::GenericStub stub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", server_->grpc_port()), grpc::InsecureChannelCredentials()));
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto call = stub.PrepareCall(
+      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(Await(cq, 1));
+  // ServerReflectionRequest{list_services: ""}: field 7, length 0.
+  grpc::Slice request_slice(std::string("\x3a\x00", 2));
+  grpc::ByteBuffer request(&request_slice, 1);
+  call->Write(request, reinterpret_cast<void*>(2));
+  ASSERT_TRUE(Await(cq, 2));
+  call->WritesDone(reinterpret_cast<void*>(3));
+  ASSERT_TRUE(Await(cq, 3));
+  grpc::ByteBuffer response;
+  call->Read(&response, reinterpret_cast<void*>(4));
+  ASSERT_TRUE(Await(cq, 4));
+  EXPECT_THAT(Bytes(response), HasSubstr("spillway.v1.Ingest"));
+  EXPECT_THAT(Bytes(response), HasSubstr("grpc.health.v1.Health"));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  Await(cq, 5);
+  cq.Shutdown();
+  void* tag;
+  bool ok;
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+TEST_F(GrpcTest, HealthSaysServing) {
+  StartServer();
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", server_->grpc_port()),
+                                     grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::ByteBuffer request;  // HealthCheckRequest{service: ""} is empty on the wire
+  grpc::Slice empty;
+  request = grpc::ByteBuffer(&empty, 1);
+  auto call = stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check", request, &cq);
+  call->StartCall();
+  grpc::ByteBuffer response;
+  grpc::Status status;
+  call->Finish(&response, &status, reinterpret_cast<void*>(1));
+  void* tag = nullptr;
+  bool ok = false;
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  ASSERT_TRUE(ok);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));  // status: SERVING
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+}  // namespace
+}  // namespace spillway
