@@ -167,6 +167,11 @@ int Run(int argc, char** argv) {
   grpc_options.upload.file =
       UploadAssemblerOptions::FromSettings(*upload_settings, (*pipeline)->temp_dir()).file;
   grpc_options.upload.file.spill_budget = (*pipeline)->spill_budget();
+  grpc_options.upload.max_body_size = upload_settings->max_body_size;
+  grpc_options.upload.stream.chunk_size = upload_settings->stream_body_chunk_size;
+  grpc_options.upload.stream.max_file_size = upload_settings->file_upload_max_size;
+  grpc_options.upload.stream.checksum = upload_settings->file_upload_checksum;
+  grpc_options.upload.stream.multipart = upload_settings->multipart_limits();
   absl::StatusOr<std::unique_ptr<GrpcServer>> grpc_server =
       GrpcServer::Start(std::move(grpc_options));
   if (!grpc_server.ok()) return Fail(kExitStartupFailure, grpc_server.status());

@@ -14,8 +14,13 @@
 // A paths_only consumer gets FileStarted.path_only and no Chunks for spilled files
 // (the cursor does that, from ConsumerSpec).
 //
+// A consumer that never replies keeps its stream busy: after the dispatcher's 504 it
+// gets nothing more until it replies (the late reply is dropped) or goes away.
+//
 // Ownership: gRPC owns nothing here; the reactor is heap-allocated by
-// IngestService::Consume and deletes itself in OnDone(), and only there. The
+// IngestService::Consume and deletes itself in OnDone(), and only there. It leaves
+// the Dispatcher's registry as soon as the stream breaks (not only in OnDone), so no
+// upload is offered to a dying stream for longer than necessary. The
 // Dispatcher holds a StreamConsumer (shared_ptr) that points back to the reactor; the
 // reactor detaches it in OnDone() and waits for any Start() running through it, so a
 // late Start() finds no reactor and lets the delivery go (it is redelivered). Next()

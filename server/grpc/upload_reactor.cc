@@ -30,28 +30,66 @@ UploadReactor::UploadReactor(grpc::CallbackServerContext* context, v1::Reply* re
     MutexLock lock(&link_->mu);
     link_->reactor = this;
   }
-  StartRead(&in_);
+  ReadNext();
 }
 
 void UploadReactor::OnReadDone(bool ok) {
   if (!ok) {
     // The client half-closed (the upload is complete) or the call died.
     if (context_->IsCancelled()) {
-      FinishOnce(grpc::Status::CANCELLED, nullptr);
+      Fail(absl::CancelledError("the gRPC uploader cancelled"));
       return;
+    }
+    if (stream_ != nullptr) {
+      absl::Status status = EndStreamFile();
+      if (status.ok()) status = stream_->Feed(framer_->Close());
+      if (status.ok()) status = stream_->Finish();
+      if (!status.ok()) Fail(status);
+      return;  // the answer comes through the dispatcher
     }
     Submit();
     return;
   }
   if (absl::Status status = Handle(in_); !status.ok()) {
-    FinishOnce(ToGrpcStatus(status), nullptr);
+    Fail(status);
     return;
   }
-  {
-    MutexLock lock(&mu_);
-    if (finished_) return;  // cancelled meanwhile
+  ReadNext();
+}
+
+void UploadReactor::ReadNext() {
+  MutexLock lock(&mu_);
+  if (finished_) return;  // answered early, failed or cancelled
+  if (paused_) {
+    read_parked_ = true;
+    return;
   }
   StartRead(&in_);
+}
+
+void UploadReactor::Pause() {
+  MutexLock lock(&mu_);
+  paused_ = true;
+}
+
+void UploadReactor::Resume() {
+  MutexLock lock(&mu_);
+  paused_ = false;
+  if (read_parked_ && !finished_) {
+    read_parked_ = false;
+    StartRead(&in_);
+  }
+}
+
+void UploadReactor::Fail(const absl::Status& status) {
+  UploadHandle handle;
+  {
+    MutexLock lock(&mu_);
+    handle = std::move(handle_);
+  }
+  // The consumer, if any, gets RequestAborted; the answer callback does not run.
+  handle.Cancel(StdView(status.message()));
+  FinishOnce(ToGrpcStatus(status), nullptr);
 }
 
 absl::Status UploadReactor::Handle(const v1::UploadRequest& request) {
@@ -62,6 +100,7 @@ absl::Status UploadReactor::Handle(const v1::UploadRequest& request) {
   if (!started_) {
     return absl::InvalidArgumentError("the first message must be UploadStart");
   }
+  if (stream_ != nullptr) return HandleStreamed(request);
   switch (request.kind_case()) {
     case v1::UploadRequest::kField: {
       if (absl::Status status = EndFile(); !status.ok()) return status;
@@ -134,7 +173,78 @@ absl::Status UploadReactor::HandleStart(const v1::UploadStart& start) {
   request.remote_address = context_->peer();
   // Fields and files, as a multipart/form-data body would carry them.
   request.content_type = "multipart/form-data";
+  if (start.has_total_size() && options_->max_body_size != 0 &&
+      start.total_size() > options_->max_body_size) {
+    framer_.emplace();
+    request.content_type = framer_->content_type();
+    absl::StatusOr<std::shared_ptr<StreamUploadSource>> source =
+        StreamUploadSource::Create(request, options_->stream, this);
+    if (!source.ok()) return source.status();
+    stream_ = *std::move(source);
+    Dispatch(stream_);  // at once: the bytes flow as the consumer takes them
+  }
   return absl::OkStatus();
+}
+
+absl::Status UploadReactor::HandleStreamed(const v1::UploadRequest& request) {
+  switch (request.kind_case()) {
+    case v1::UploadRequest::kField: {
+      if (absl::Status status = EndStreamFile(); !status.ok()) return status;
+      absl::StatusOr<std::string> part =
+          framer_->FieldPart(request.field().name(), request.field().value());
+      if (!part.ok()) return part.status();
+      return stream_->Feed(*part);
+    }
+    case v1::UploadRequest::kFile: {
+      if (absl::Status status = EndStreamFile(); !status.ok()) return status;
+      const v1::FileHeader& header = request.file();
+      if (header.has_size() && options_->file.max_size != 0 &&
+          header.size() > options_->file.max_size) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("file \"", header.filename(), "\" declares ", header.size(),
+                         " bytes, over FILE_UPLOAD_MAX_SIZE (",
+                         options_->file.max_size, ")"));
+      }
+      absl::StatusOr<std::string> part = framer_->FilePartHeader(
+          header.field_name(), header.filename(), header.content_type());
+      if (!part.ok()) return part.status();
+      in_stream_file_ = true;
+      stream_file_size_ = 0;
+      declared_size_ =
+          header.has_size() ? std::optional<uint64_t>(header.size()) : std::nullopt;
+      return stream_->Feed(*part);
+    }
+    case v1::UploadRequest::kChunk: {
+      if (!in_stream_file_) {
+        return absl::InvalidArgumentError("a Chunk before any FileHeader");
+      }
+      const v1::Chunk& chunk = request.chunk();
+      if (chunk.offset() != 0 && chunk.offset() != stream_file_size_) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("chunk offset ", chunk.offset(), " but ", stream_file_size_,
+                         " bytes of the file were sent"));
+      }
+      stream_file_size_ += chunk.data().size();
+      if (declared_size_.has_value() && stream_file_size_ > *declared_size_) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("a file is larger than its declared size ", *declared_size_));
+      }
+      return stream_->Feed(chunk.data());
+    }
+    default:
+      return absl::InvalidArgumentError("UploadRequest without a kind");
+  }
+}
+
+absl::Status UploadReactor::EndStreamFile() {
+  if (!in_stream_file_) return absl::OkStatus();
+  in_stream_file_ = false;
+  if (declared_size_.has_value() && stream_file_size_ != *declared_size_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a file declared ", *declared_size_, " bytes but sent ",
+                     stream_file_size_));
+  }
+  return stream_->Feed(MultipartFramer::EndPart());
 }
 
 absl::Status UploadReactor::EndFile() {
@@ -159,7 +269,10 @@ void UploadReactor::Submit() {
     FinishOnce(ToGrpcStatus(status), nullptr);
     return;
   }
-  auto source = std::make_shared<BufferedUploadSource>(std::move(upload_));
+  Dispatch(std::make_shared<BufferedUploadSource>(std::move(upload_)));
+}
+
+void UploadReactor::Dispatch(std::shared_ptr<UploadSource> source) {
   // Not under mu_: the answer may come before Submit() returns.
   UploadHandle handle = options_->dispatcher->Submit(
       std::move(source), [link = link_](ConsumerReply reply) mutable {
@@ -169,7 +282,7 @@ void UploadReactor::Submit() {
   bool cancel = false;
   {
     MutexLock lock(&mu_);
-    if (cancelled_) {
+    if (finished_ || cancelled_) {  // failed or cancelled meanwhile
       cancel = true;
     } else {
       handle_ = std::move(handle);
@@ -183,14 +296,11 @@ void UploadReactor::OnAnswer(ConsumerReply reply) {
 }
 
 void UploadReactor::OnCancel() {
-  UploadHandle handle;
   {
     MutexLock lock(&mu_);
     cancelled_ = true;
-    handle = std::move(handle_);
   }
-  handle.Cancel("the gRPC uploader cancelled");
-  FinishOnce(grpc::Status::CANCELLED, nullptr);
+  Fail(absl::CancelledError("the gRPC uploader cancelled"));
 }
 
 void UploadReactor::FinishOnce(const grpc::Status& status, const ConsumerReply* reply) {
@@ -210,6 +320,8 @@ void UploadReactor::OnDone() {
     MutexLock lock(&link_->mu);
     link_->reactor = nullptr;
   }
+  // No Pause()/Resume() after this; one under way has returned.
+  if (stream_ != nullptr) stream_->Detach();
   delete this;
 }
 
