@@ -64,5 +64,16 @@ fuzz-run: fuzz
 bench: build
 	@bash bench/run.sh build
 
+# The container image (docker/Dockerfile: spillwayd and the spillway CLI) as $(IMAGE).
+# Needs a reachable Docker engine; without one it says so and fails.
+.PHONY: docker
+IMAGE ?= spillway:latest
+docker:
+	@if ! command -v docker >/dev/null; then \
+	  echo "make docker: the docker CLI is not installed; install Docker (or run this where it is) to build $(IMAGE)" >&2; exit 1; fi
+	@if ! docker info >/dev/null 2>&1; then \
+	  echo "make docker: no Docker engine reachable ('docker info' failed): start the daemon or set DOCKER_HOST, then retry" >&2; exit 1; fi
+	DOCKER_BUILDKIT=1 docker build -f docker/Dockerfile -t $(IMAGE) .
+
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

@@ -2,8 +2,10 @@
 # `make bench`: runs every Google Benchmark binary (medians of 5 repetitions, JSON
 # kept in BUILD/bench-results/) and prints throughput and the ratios the targets are
 # stated in; then the HTTP load benchmark (bench/load_http.sh: spillwayd under curl and
-# h2load beside iperf3 and nghttpd, about 2-3 minutes). Usage: bench/run.sh BUILD_DIR
-# BENCH_LOAD=0 skips the load part.
+# h2load beside iperf3 and nghttpd, about 2-3 minutes), then the gRPC-hop benchmark
+# (bench/load_grpc.sh: a 1 GiB upload into a gRPC discard consumer beside --sink=discard,
+# about 1 minute). Usage: bench/run.sh BUILD_DIR
+# BENCH_LOAD=0 skips both load parts.
 set -euo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,4 +25,6 @@ done
 if [[ "${BENCH_LOAD:-1}" != 0 ]]; then
   echo "== load_http.sh (HTTP load against spillwayd --sink=discard)" >&2
   bash "$here/load_http.sh" "$build"
+  echo "== load_grpc.sh (1 GiB upload: gRPC discard consumer vs --sink=discard)" >&2
+  bash "$here/load_grpc.sh" "$build"
 fi

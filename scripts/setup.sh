@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   curl nghttp2-client nghttp2-server iperf3 netcat-openbsd python3
   python3-grpcio python3-protobuf  # the Python gRPC consumer in the integration tests
+  python3-yaml  # tests/integration/check_manifests.py parses docker/ manifests
 )
 # clang brings the libFuzzer target (make fuzz); optional for everything else.
 if [[ "${SPILLWAY_SETUP_FUZZ:-1}" == 1 ]]; then

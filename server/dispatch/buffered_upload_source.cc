@@ -58,6 +58,7 @@ class BufferedCursor final : public EventCursor {
     event.path = file.path();
     event.mode = file.in_memory() ? UploadMode::kMemory : UploadMode::kSpill;
     event.path_only = options_.paths_only && !file.in_memory();
+    event.checksum_kind = file.checksum_kind();
     if (event.path_only) {
       step_ = Step::kFileEnd;
     } else {

@@ -1,7 +1,8 @@
 // DirSink (`--sink=dir:PATH`): stores each file under PATH atomically: it is written
 // to a hidden temporary name in PATH (".partial-…", created O_EXCL), flushed with
 // fsync, then renamed to its stored name (stored_name.h) in the same directory, so a
-// reader of PATH sees either nothing or the whole file. The uploader's filename never
+// reader of PATH sees either nothing or the whole file. Its receipt always gives each
+// file's SHA-256 (the upload's own when FILE_UPLOAD_CHECKSUM is sha256). The uploader's filename never
 // becomes a path.
 //
 // Ownership: owns only the directory's path. Threading: thread-safe (immutable).
@@ -24,6 +25,8 @@ class DirSink final : public Sink {
 
   std::string_view name() const override { return "dir"; }
   int success_status() const override { return 201; }
+  // DESIGN.md §3: each file is stored "with its SHA-256", whatever the upload computed.
+  bool needs_sha256() const override { return true; }
   absl::StatusOr<std::unique_ptr<SinkFile>> NewFile(std::string_view upload_id,
                                                     size_t index,
                                                     std::string_view filename) override;

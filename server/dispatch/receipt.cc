@@ -25,8 +25,13 @@ std::string Receipt::ToJson() const {
     AppendJsonString(file.filename, &out);
     out.append(",\"content_type\":");
     AppendJsonString(file.content_type, &out);
-    absl::StrAppend(&out, ",\"size\":", file.size, ",\"sha256\":");
-    AppendJsonString(file.sha256, &out);
+    absl::StrAppend(&out, ",\"size\":", file.size);
+    if (file.checksum_kind != ChecksumKind::kNone) {
+      out.append(",\"");
+      out.append(ChecksumKindName(file.checksum_kind));
+      out.append("\":");
+      AppendJsonString(file.checksum, &out);
+    }
     out.append(",\"mode\":");
     AppendJsonString(UploadModeName(file.mode), &out);
     if (file.stored_name.has_value()) {

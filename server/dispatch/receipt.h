@@ -5,7 +5,10 @@
 //    "files":[{"field_name":"…","filename":"…","content_type":"…","size":N,
 //              "sha256":"…","mode":"memory|spill|stream","stored_name":"…"}]}
 //
-// "stored_name" appears only for sinks that store files (dir:). A raw body is one
+// The checksum is keyed by its algorithm: "sha256" (always from dir:, and from any
+// sink when FILE_UPLOAD_CHECKSUM is sha256), "crc32c", or absent when the file has
+// none (discard with FILE_UPLOAD_CHECKSUM=none: nothing is hashed just for the
+// receipt). "stored_name" appears only for sinks that store files (dir:). A raw body is one
 // entry of "files" with empty field_name and filename. Strings are escaped with
 // json_escape.h, so binary field values and odd filenames give valid JSON.
 // A plain value; not thread-safe.
@@ -18,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "server/upload/checksum.h"
 #include "server/upload/upload_mode.h"
 
 namespace spillway {
@@ -27,7 +31,8 @@ struct FileReceipt {
   std::string filename;
   std::string content_type;
   uint64_t size = 0;
-  std::string sha256;  // lower-case hex
+  ChecksumKind checksum_kind = ChecksumKind::kNone;  // kNone: no checksum key
+  std::string checksum;                              // lower-case hex
   UploadMode mode = UploadMode::kMemory;
   std::optional<std::string> stored_name;
 };

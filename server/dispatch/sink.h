@@ -1,7 +1,7 @@
 // Sink: where a built-in consumer (DESIGN.md §3: `--sink=dir:PATH`, `--sink=discard`)
-// puts the files of the uploads it takes. The event handling, SHA-256 and receipt are
+// puts the files of the uploads it takes. The event handling, checksum and receipt are
 // the same for every sink (sink_runner.h); a Sink only says what happens to a file's
-// bytes.
+// bytes, and whether its receipt must give a SHA-256 the upload did not compute.
 //
 // Ownership: one Sink is shared (std::shared_ptr) by the SINK_WORKERS workers of a
 // SinkPool; each SinkFile belongs to the worker writing it.
@@ -39,6 +39,11 @@ class Sink {
   virtual std::string_view name() const = 0;
   // The status of a successful reply: 201 when something was created, else 200.
   virtual int success_status() const = 0;
+  // True when every file's receipt must carry its SHA-256 even if the upload computes
+  // another checksum (FILE_UPLOAD_CHECKSUM crc32c or none): the runner then hashes
+  // the bytes itself. Otherwise the receipt gives the upload's own checksum, if any,
+  // and the runner hashes nothing.
+  virtual bool needs_sha256() const = 0;
   // The `index`th file (0-based) of upload `upload_id`; `filename` is the uploader's,
   // to be sanitized before any use on disk.
   virtual absl::StatusOr<std::unique_ptr<SinkFile>> NewFile(std::string_view upload_id,

@@ -34,7 +34,9 @@ class SinkSession {
     current_.filename = std::string(event.filename);
     current_.content_type = std::string(event.content_type);
     current_.mode = event.mode;
-    sha256_ = Checksum::Create(ChecksumKind::kSha256);
+    // The upload hashes as its bytes arrive; hash here only for a digest it lacks.
+    own_sha256_ = sink_.needs_sha256() && event.checksum_kind != ChecksumKind::kSha256;
+    if (own_sha256_) sha256_ = Checksum::Create(ChecksumKind::kSha256);
     absl::StatusOr<std::unique_ptr<SinkFile>> file =
         sink_.NewFile(receipt_.upload_id, receipt_.files.size(), event.filename);
     if (!file.ok()) return ReplyError(file.status());
@@ -46,7 +48,7 @@ class SinkSession {
     return true;
   }
   bool operator()(const ChunkEvent& event) {
-    sha256_.Update(event.data);
+    if (own_sha256_) sha256_.Update(event.data);
     current_.size += event.data.size();
     if (absl::Status status = file_->Write(event.data); !status.ok()) {
       return ReplyError(status);
@@ -58,7 +60,13 @@ class SinkSession {
     file_.reset();
     if (!stored.ok()) return ReplyError(stored.status());
     current_.stored_name = *std::move(stored);
-    current_.sha256 = sha256_.FinishHex();
+    if (own_sha256_) {
+      current_.checksum_kind = ChecksumKind::kSha256;
+      current_.checksum = sha256_.FinishHex();
+    } else {
+      current_.checksum_kind = event.checksum_kind;
+      current_.checksum = std::string(event.checksum_hex);
+    }
     receipt_.files.push_back(std::move(current_));
     return true;
   }
@@ -90,7 +98,8 @@ class SinkSession {
   Delivery& delivery_;
   Receipt receipt_;
   FileReceipt current_;
-  Checksum sha256_ = Checksum::Create(ChecksumKind::kNone);
+  bool own_sha256_ = false;  // the current file's SHA-256 is computed here
+  Checksum sha256_ = Checksum::Create(ChecksumKind::kNone);  // only if own_sha256_
   std::unique_ptr<SinkFile> file_;
 };
 

@@ -1,8 +1,12 @@
 // RunSinkDelivery: what a built-in sink worker does with one upload: pulls its events
 // one by one (so a slow sink slows the uploader, in stream mode), writes each file
-// through the Sink, computes its SHA-256 from the bytes it reads (whatever
-// FILE_UPLOAD_CHECKSUM is), and replies with the JSON receipt (receipt.h) and the
-// sink's success status once RequestFinished arrives.
+// through the Sink, and replies with the JSON receipt (receipt.h) and the sink's
+// success status once RequestFinished arrives.
+//
+// Checksums: the receipt reuses the checksum the upload computed as its bytes arrived
+// (FileFinished). Only a sink that needs_sha256() while FILE_UPLOAD_CHECKSUM is not
+// sha256 makes the runner hash the bytes itself; otherwise no byte is hashed twice,
+// and with FILE_UPLOAD_CHECKSUM=none the discard sink hashes nothing at all.
 //
 // Failures: a file the sink cannot store gets a reply at once (507 when the disk is
 // full, 500 otherwise) rather than Fail(), since redelivering to the same disk would

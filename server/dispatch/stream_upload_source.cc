@@ -17,7 +17,7 @@ struct StreamUploadSource::Event {
   std::string a, b, c;  // see View()
   std::optional<uint64_t> size;
   uint64_t number = 0;  // chunk offset, file size or total bytes
-  ChecksumKind checksum_kind = ChecksumKind::kNone;
+  ChecksumKind checksum_kind = ChecksumKind::kNone;  // file started and finished
 
   size_t bytes() const { return a.size() + b.size() + c.size(); }
   bool last() const { return kind == Kind::kFinished || kind == Kind::kAborted; }
@@ -34,6 +34,7 @@ struct StreamUploadSource::Event {
         event.size = size;
         event.in_memory = false;
         event.mode = UploadMode::kStream;
+        event.checksum_kind = checksum_kind;
         return event;
       }
       case Kind::kChunk:
@@ -142,6 +143,8 @@ void StreamUploadSource::CursorNext(Delivery::NextCallback callback) {
     } else if (abort_reason_.has_value()) {
       *current_ = Event{Event::Kind::kAborted, *abort_reason_, "", "", {}, 0, {}};
     } else if (!queue_.empty()) {
+      // The consumer is done with the chunk it held (Next() says so).
+      RecycleCurrentLocked();
       *current_ = std::move(queue_.front());
       queue_.pop_front();
       queued_bytes_ -= current_->bytes();
@@ -151,6 +154,9 @@ void StreamUploadSource::CursorNext(Delivery::NextCallback callback) {
         if (flow_ != nullptr) flow_->Resume();
       }
     } else {
+      // Done with the chunk it held, too: the producer may reuse it meanwhile.
+      RecycleCurrentLocked();
+      current_->kind = Event::Kind::kNone;
       pending_ = std::move(callback);
       return;
     }
@@ -172,7 +178,7 @@ void StreamUploadSource::Push(Event event) {
       // The consumer is waiting: hand the event over directly.
       callback = std::move(pending_);
       pending_ = nullptr;
-      *current_ = std::move(event);
+      *current_ = std::move(event);  // current_ was recycled when the Next() came
     } else {
       queued_bytes_ += event.bytes();
       queue_.push_back(std::move(event));
@@ -244,6 +250,7 @@ void StreamUploadSource::BeginFile(std::string field_name, std::string filename,
   event.b = std::move(filename);
   event.c = std::move(content_type);
   event.size = size;
+  event.checksum_kind = options_.checksum;
   Push(std::move(event));
 }
 
@@ -255,7 +262,8 @@ absl::Status StreamUploadSource::FileData(std::string_view data) {
   checksum_.Update(data);
   file_size_ += data.size();
   while (!data.empty()) {
-    if (chunk_.capacity() < options_.chunk_size) chunk_.reserve(options_.chunk_size);
+    // No buffer yet, or it went out with the last chunk.
+    if (chunk_.capacity() < options_.chunk_size) chunk_ = TakeChunkBuffer();
     const size_t take = std::min(data.size(), options_.chunk_size - chunk_.size());
     chunk_.append(data.substr(0, take));
     data.remove_prefix(take);
@@ -271,8 +279,33 @@ void StreamUploadSource::FlushChunk() {
   event.number = file_offset_;
   file_offset_ += chunk_.size();
   event.a = std::move(chunk_);
-  chunk_ = std::string();
   Push(std::move(event));
+  chunk_ = std::string();  // FileData() takes a buffer when more bytes come
+}
+
+void StreamUploadSource::RecycleCurrentLocked() {
+  if (current_->kind != Event::Kind::kChunk) return;
+  std::string& buffer = current_->a;
+  if (buffer.capacity() < options_.chunk_size ||
+      free_chunks_.size() >= high_watermark() / options_.chunk_size) {
+    return;  // the free list is full: this one is freed with the event
+  }
+  buffer.clear();
+  free_chunks_.push_back(std::move(buffer));
+}
+
+std::string StreamUploadSource::TakeChunkBuffer() {
+  {
+    MutexLock lock(&mu_);
+    if (!free_chunks_.empty()) {
+      std::string buffer = std::move(free_chunks_.back());
+      free_chunks_.pop_back();
+      return buffer;
+    }
+  }
+  std::string buffer;
+  buffer.reserve(options_.chunk_size);
+  return buffer;
 }
 
 void StreamUploadSource::EndFile() {

@@ -15,6 +15,13 @@
 // WINDOW_UPDATE (HTTP/2). A consumer that does not pull therefore holds the uploader
 // still, and memory stays at a few chunks whatever the body size.
 //
+// Chunk buffers are recycled: once the consumer moves past a chunk (its next Next()),
+// the chunk's buffer goes to a free list that the producer fills its next chunk from,
+// so a long stream reuses a few buffers instead of allocating (and page-faulting in)
+// a fresh STREAM_BODY_CHUNK_SIZE block per chunk. The free list holds at most
+// high_watermark / chunk_size buffers, so queued plus free chunk memory stays within
+// twice the high watermark.
+//
 // Hand-off: one Mutex guards the queue, the watermark state and the consumer's
 // pending Next() callback. A callback is never run with the mutex held: the producer
 // runs a waiting consumer's callback itself, after unlocking, when it pushes the event
@@ -33,6 +40,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -108,6 +116,11 @@ class StreamUploadSource final
   void EndFile();
   void FlushChunk();
   void Push(Event event);
+  // Keeps the chunk buffer of the event the consumer held (current_) for reuse, if
+  // the free list has room. Called before current_ is overwritten.
+  void RecycleCurrentLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An empty string with room for a chunk: a recycled buffer if there is one.
+  std::string TakeChunkBuffer();
   // Consumer side: takes the next event into current_, or keeps `callback` for the
   // producer to run when one arrives.
   void CursorNext(Delivery::NextCallback callback);
@@ -136,9 +149,11 @@ class StreamUploadSource final
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<std::string> abort_reason_ ABSL_GUARDED_BY(mu_);
   Delivery::NextCallback pending_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> free_chunks_ ABSL_GUARDED_BY(mu_);  // empty, chunk-sized
   // The event the consumer holds: the views it was given point here. There is only
   // one cursor, so it lives in the source, which outlives any late callback. Written
-  // under mu_ when handed over; read by the consumer until its next Next().
+  // under mu_ when handed over; read by the consumer until its next Next(), which is
+  // also when its chunk buffer can be recycled.
   std::unique_ptr<Event> current_;
 };
 

@@ -50,6 +50,10 @@ struct FileStartedEvent {
   // True when no Chunks follow: the consumer asked for paths only and the file is on
   // disk at `path`, readable until the consumer replies.
   bool path_only = false;
+  // The checksum FileFinished will carry (FILE_UPLOAD_CHECKSUM), known up front so
+  // that a consumer needing a digest the upload does not compute can compute it
+  // itself from the Chunks, and one content with the upload's need not hash at all.
+  ChecksumKind checksum_kind = ChecksumKind::kNone;
 };
 
 struct ChunkEvent {

@@ -118,7 +118,7 @@ void UploadExchange::Begin(const RequestHead& head) {
     return;
   }
   assembler_ = *std::move(assembler);
-  if (!head.content_length.has_value() && options_->stream_mode) {
+  if (!head.content_length.has_value() && options_->stream_mode && !assembler_->raw()) {
     UploadedFileOptions prefix_options;
     prefix_options.max_memory_size = settings.file_upload_max_memory_size;
     prefix_options.checksum = ChecksumKind::kNone;
@@ -162,7 +162,7 @@ absl::Status UploadExchange::OnBodyData(std::string_view data) {
       responder_->ConsumeBody(data.size());
       if (!request_.content_length.has_value() &&
           assembler_->bytes_received() > options_->settings.max_body_size) {
-        if (raw_prefix_ == nullptr) {
+        if (!options_->stream_mode) {
           absl::Status status = absl::ResourceExhaustedError(absl::StrCat(
               "a body of unknown length grew past MAX_BODY_SIZE (",
               options_->settings.max_body_size, " bytes) and stream mode is off"));
@@ -224,10 +224,21 @@ void UploadExchange::OnBodyEnd() {
 }
 
 absl::Status UploadExchange::SwitchToStream() {
-  assembler_.reset();
-  if (absl::Status status = raw_prefix_->Finish(); !status.ok()) {
-    RespondError(status);
-    return status;
+  if (raw_prefix_ == nullptr) {
+    // A raw body: the assembler's one file holds exactly the bytes to replay.
+    absl::StatusOr<BufferedUpload> upload = assembler_->Finish();
+    assembler_.reset();
+    if (!upload.ok()) {
+      RespondError(upload.status());
+      return upload.status();
+    }
+    raw_prefix_ = std::move(upload->files.front());
+  } else {
+    assembler_.reset();
+    if (absl::Status status = raw_prefix_->Finish(); !status.ok()) {
+      RespondError(status);
+      return status;
+    }
   }
   absl::StatusOr<FileChunkReader> reader =
       raw_prefix_->NewReader(options_->settings.stream_body_chunk_size);

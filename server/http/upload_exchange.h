@@ -9,11 +9,14 @@
 //  - Stream: a Content-Length over MAX_BODY_SIZE is handed to a StreamUploadSource
 //    (stream_upload_source.h) and dispatched from the headers; see there for the
 //    watermarks. A body of unknown length (chunked, HTTP/2 without content-length)
-//    starts buffered, with its raw bytes also kept in `raw_prefix_` (an UploadedFile:
-//    memory, then spilled); if it grows past MAX_BODY_SIZE the assembler is dropped,
-//    the upload is dispatched as a stream, and the prefix is replayed into it chunk
-//    by chunk under the same watermarks while the body is held (PauseBody); then the
-//    live body follows.
+//    starts buffered. A multipart one also keeps its raw bytes in `raw_prefix_` (an
+//    UploadedFile: memory, then spilled), since the assembler holds them parsed; a raw
+//    one does not: the assembler's one file already is its raw bytes, so keeping them
+//    twice would copy (and spill) every byte twice. If it grows past MAX_BODY_SIZE the
+//    prefix (for a raw body: the assembler's file) is taken, the assembler dropped,
+//    the upload dispatched as a stream, and the prefix replayed into it chunk by chunk
+//    under the same watermarks while the body is held (PauseBody); then the live body
+//    follows.
 // The dispatcher's answer (the consumer's reply, or its 502/503/504) comes back
 // through EventLoop::Post to a weak_ptr, and becomes the response. Errors found here
 // (a malformed body, a limit) are answered at once with HttpStatusFromStatus and a
@@ -120,7 +123,8 @@ class UploadExchange final : public Exchange,
   std::unique_ptr<UploadAssembler> assembler_;
   std::shared_ptr<StreamUploadSource> stream_;
   bool stream_paused_ = false;  // the stream source is above its high watermark
-  // Unknown-length bodies only: the raw body so far, to replay into a stream.
+  // Unknown-length multipart bodies in stream mode: the raw body so far, to replay
+  // into a stream (a raw body's comes from the assembler when switching).
   std::unique_ptr<UploadedFile> raw_prefix_;
   std::optional<FileChunkReader> replay_reader_;  // borrows raw_prefix_: declared after
   std::string held_tail_;       // body bytes that arrived during the replay anyway

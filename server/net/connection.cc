@@ -103,16 +103,10 @@ void Connection::ReadFromSocket() {
       return;
     }
     if (pause_count_ > 0 || close_after_write_) return;
-    const size_t buffered = in_.size() - in_pos_;
-    if (buffered >= options_.max_read_buffer) return;
-    if (in_pos_ > 0) {  // compact: keep only unconsumed bytes
-      in_.erase(0, in_pos_);
-      in_pos_ = 0;
-    }
-    const size_t old_size = in_.size();
-    in_.resize(old_size + options_.read_chunk);
-    ssize_t n = ::read(fd_.get(), in_.data() + old_size, options_.read_chunk);
-    in_.resize(old_size + std::max<ssize_t>(n, 0));
+    if (in_.size() >= options_.max_read_buffer) return;
+    ssize_t n =
+        ::read(fd_.get(), in_.PrepareWrite(options_.read_chunk), options_.read_chunk);
+    if (n > 0) in_.Commit(static_cast<size_t>(n));
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) break;
@@ -138,9 +132,9 @@ void Connection::ReadFromSocket() {
 }
 
 void Connection::ProcessInput() {
-  while (!closed_ && !close_after_write_ && pause_count_ == 0 && in_pos_ < in_.size()) {
+  while (!closed_ && !close_after_write_ && pause_count_ == 0 && !in_.empty()) {
     if (session_ == nullptr && !ChooseSession()) return;
-    std::string_view data(in_.data() + in_pos_, in_.size() - in_pos_);
+    const std::string_view data = in_.data();
     absl::StatusOr<size_t> consumed;
     {
       Scope scope(this);
@@ -150,7 +144,7 @@ void Connection::ProcessInput() {
       CloseNow();
       return;
     }
-    in_pos_ += std::min(*consumed, data.size());
+    in_.Consume(std::min(*consumed, data.size()));
     if (next_session_ != nullptr) {
       // The old session's OnRead has returned: it can be destroyed now.
       session_ = std::move(next_session_);
@@ -158,14 +152,10 @@ void Connection::ProcessInput() {
     }
     if (*consumed == 0) return;  // the session waits for more bytes or a resume
   }
-  if (in_pos_ == in_.size()) {
-    in_.clear();
-    in_pos_ = 0;
-  }
 }
 
 bool Connection::ChooseSession() {
-  std::string_view data(in_.data() + in_pos_, in_.size() - in_pos_);
+  const std::string_view data = in_.data();
   const size_t n = std::min(data.size(), kHttp2Preface.size());
   const bool preface_so_far = data.substr(0, n) == kHttp2Preface.substr(0, n);
   if (preface_so_far && n < kHttp2Preface.size()) return false;  // need more bytes
@@ -266,7 +256,7 @@ void Connection::ResumeReading() {
   if (pause_count_ == 0) return;  // unbalanced resume: ignore rather than go negative
   if (--pause_count_ > 0) return;
   UpdateInterest();
-  if (in_pos_ < in_.size() || eof_) {
+  if (!in_.empty() || eof_) {
     // Bytes already buffered are offered at once, but never from inside the caller's
     // stack (it may be the session or an Exchange).
     if (depth_ > 0) {
@@ -375,7 +365,7 @@ void Connection::UpdateInterest() {
   uint32_t want = 0;
   const bool can_read =
       lingering_ || (!eof_ && !close_after_write_ && pause_count_ == 0 &&
-                     in_.size() - in_pos_ < options_.max_read_buffer);
+                     in_.size() < options_.max_read_buffer);
   if (can_read) want |= EPOLLIN | EPOLLRDHUP;
   if (pending_output() > 0) want |= EPOLLOUT;
   if (want == interest_) return;

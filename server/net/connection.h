@@ -3,8 +3,9 @@
 // preface, or else HTTP/1.1), and feeds a ProtocolSession (it is that session's
 // ConnectionIo).
 //
-// Buffers: the read buffer holds at most `max_read_buffer` unconsumed bytes (beyond
-// that the socket is not read); the write buffer has a high watermark above which
+// Buffers: the read buffer (read_buffer.h: read() fills it without zero-filling
+// first) holds at most `max_read_buffer` unconsumed bytes (beyond that the socket is
+// not read); the write buffer has a high watermark above which
 // write_blocked() is true, and the session is told OnWritable() once it drains below
 // the low watermark (high / 2). Reading pauses are counted (PauseReading/
 // ResumeReading pairs), so independent pausers never resume each other.
@@ -40,6 +41,7 @@
 #include "server/common/unique_fd.h"
 #include "server/net/event_loop.h"
 #include "server/net/protocol_session.h"
+#include "server/net/read_buffer.h"
 #include "server/net/session_factory.h"
 
 namespace spillway {
@@ -113,8 +115,7 @@ class Connection final : public ConnectionIo,
   std::unique_ptr<ProtocolSession> session_;
   std::unique_ptr<ProtocolSession> next_session_;  // ReplaceSession, applied on unwind
 
-  std::string in_;  // read buffer; bytes before in_pos_ are consumed
-  size_t in_pos_ = 0;
+  ReadBuffer in_;  // unconsumed input, offered to the session again until taken
   std::string out_;  // write buffer; bytes before out_pos_ are written
   size_t out_pos_ = 0;
 

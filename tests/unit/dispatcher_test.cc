@@ -504,6 +504,48 @@ TEST(StreamUploadSource, PausesAtHighWatermarkOnceAndResumesAtLowWatermark) {
   EXPECT_LE(source->queued_bytes(), source->low_watermark());
 }
 
+TEST(StreamUploadSource, RecyclesChunkBuffersTheConsumerIsDoneWith) {
+  auto source = RawStream(nullptr, 100);
+  std::unique_ptr<EventCursor> cursor = source->OpenCursor({});
+  const std::string body = TestBytes(100 * 50 + 30);
+  std::set<const char*> buffers;
+  std::string received;
+  auto take = [&] {
+    absl::StatusOr<UploadEvent> event;
+    cursor->Next([&](absl::StatusOr<UploadEvent> e) { event = std::move(e); });
+    ASSERT_TRUE(event.ok());
+    if (auto* file = std::get_if<FileStartedEvent>(&*event)) {
+      EXPECT_EQ(file->checksum_kind, ChecksumKind::kSha256);  // told up front
+    }
+    if (auto* chunk = std::get_if<ChunkEvent>(&*event)) {
+      EXPECT_EQ(chunk->offset, received.size());
+      received.append(chunk->data);
+      buffers.insert(chunk->data.data());
+    }
+  };
+  // After each chunk the consumer moves on, the test allocates a block of the same
+  // size and keeps it: a chunk buffer that was freed rather than recycled would be
+  // handed to the test, and the producer's next chunk would get a new address.
+  std::vector<std::string> blockers;
+  std::string_view rest = body;
+  ASSERT_TRUE(source->Feed("").ok());  // FileStarted queued
+  take();
+  while (!rest.empty()) {
+    const size_t n = std::min<size_t>(rest.size(), 70);
+    ASSERT_TRUE(source->Feed(rest.substr(0, n)).ok());
+    rest.remove_prefix(n);
+    while (source->queued_bytes() > 0) {
+      take();
+      blockers.emplace_back().reserve(100);
+    }
+  }
+  ASSERT_TRUE(source->Finish().ok());
+  for (int i = 0; i < 3; ++i) take();  // the last chunk, FileFinished, RequestFinished
+  EXPECT_TRUE(received == body);
+  // 51 chunks out of a handful of buffers, not one allocation each.
+  EXPECT_LE(buffers.size(), source->high_watermark() / 100 + 2);
+}
+
 TEST(StreamUploadSource, ConsumerWaitingForBytesIsHandedThemByTheProducer) {
   auto source = RawStream(nullptr, 100);
   std::unique_ptr<EventCursor> cursor = source->OpenCursor({});

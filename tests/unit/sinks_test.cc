@@ -17,6 +17,7 @@
 #include "server/dispatch/sink_pool.h"
 #include "server/dispatch/stored_name.h"
 #include "server/dispatch/stream_upload_source.h"
+#include "server/upload/checksum.h"
 #include "server/upload/temp_directory.h"
 #include "tests/unit/dispatch_test_util.h"
 #include "tests/unit/scoped_test_dir.h"
@@ -83,7 +84,8 @@ TEST(Receipt, IsEscapedJson) {
   file.field_name = "f";
   file.filename = "a\\b";
   file.size = 3;
-  file.sha256 = "abc";
+  file.checksum_kind = ChecksumKind::kSha256;
+  file.checksum = "abc";
   file.mode = UploadMode::kSpill;
   file.stored_name = "id-0-b";
   receipt.files.push_back(file);
@@ -91,6 +93,22 @@ TEST(Receipt, IsEscapedJson) {
             R"({"upload_id":"id","total_bytes":5,"fields":[{"name":"q\"","value":"line\nbreak"}],)"
             R"("files":[{"field_name":"f","filename":"a\\b","content_type":"","size":3,)"
             R"("sha256":"abc","mode":"spill","stored_name":"id-0-b"}]})"
+            "\n");
+}
+
+TEST(Receipt, KeysTheChecksumByItsAlgorithmAndOmitsNone) {
+  Receipt receipt;
+  receipt.upload_id = "id";
+  FileReceipt crc;
+  crc.checksum_kind = ChecksumKind::kCrc32c;
+  crc.checksum = "e3069283";
+  receipt.files.push_back(crc);
+  receipt.files.push_back(FileReceipt{});  // no checksum
+  EXPECT_EQ(receipt.ToJson(),
+            R"({"upload_id":"id","total_bytes":0,"fields":[],"files":[)"
+            R"({"field_name":"","filename":"","content_type":"","size":0,)"
+            R"("crc32c":"e3069283","mode":"memory"},)"
+            R"({"field_name":"","filename":"","content_type":"","size":0,"mode":"memory"}]})"
             "\n");
 }
 
@@ -117,9 +135,11 @@ class SinkPoolTest : public ::testing::Test {
   }
 
   std::unique_ptr<UploadedFile> File(std::string field, std::string filename,
-                                     std::string_view data) {
+                                     std::string_view data,
+                                     ChecksumKind checksum = ChecksumKind::kSha256) {
     UploadedFileOptions options;
     options.max_memory_size = 1500;
+    options.checksum = checksum;
     options.temp_dir = &temp_dir_;
     auto file = std::make_unique<UploadedFile>(field, filename, "application/x", options);
     EXPECT_TRUE(file->Append(data).ok());
@@ -221,6 +241,53 @@ TEST_F(SinkPoolTest, DiscardSinkRepliesWithReceiptWithoutStoredNames) {
   EXPECT_EQ(reply.status, 200);
   EXPECT_THAT(reply.body, HasSubstr("\"sha256\":\"" + Sha256Hex(data) + "\""));
   EXPECT_THAT(reply.body, Not(HasSubstr("stored_name")));
+}
+
+std::string ChecksumHex(ChecksumKind kind, std::string_view data) {
+  Checksum checksum = Checksum::Create(kind);
+  checksum.Update(data);
+  return checksum.FinishHex();
+}
+
+TEST_F(SinkPoolTest, DiscardSinkReportsTheUploadsOwnChecksumAndHashesNothing) {
+  Dispatcher dispatcher(settings_);
+  auto pool = SinkPool::Start({.sink = "discard", .workers = 1}, &dispatcher);
+  ASSERT_TRUE(pool.ok());
+  const std::string small = TestBytes(1000, 3);
+  const std::string big = TestBytes(4000, 5);  // spilled
+  BufferedUpload upload;
+  upload.files.push_back(File("a", "none.bin", small, ChecksumKind::kNone));
+  upload.files.push_back(File("b", "crc.bin", big, ChecksumKind::kCrc32c));
+  upload.order = {{true, 0}, {true, 1}};
+  ConsumerReply reply =
+      Run(dispatcher, std::make_shared<BufferedUploadSource>(std::move(upload)));
+  EXPECT_EQ(reply.status, 200);
+  // FILE_UPLOAD_CHECKSUM=none: no checksum key at all, rather than one computed here.
+  EXPECT_THAT(reply.body, HasSubstr("\"size\":1000,\"mode\":\"memory\""));
+  EXPECT_THAT(reply.body, HasSubstr("\"size\":4000,\"crc32c\":\"" +
+                                        ChecksumHex(ChecksumKind::kCrc32c, big) +
+                                        "\",\"mode\":\"spill\""));
+  EXPECT_THAT(reply.body, Not(HasSubstr("sha256")));
+}
+
+TEST_F(SinkPoolTest, DirSinkComputesTheSha256TheUploadDidNot) {
+  const std::string sink_dir = parent_.path() + "/store";
+  Dispatcher dispatcher(settings_);
+  auto pool = SinkPool::Start({.sink = "dir:" + sink_dir, .workers = 1}, &dispatcher);
+  ASSERT_TRUE(pool.ok());
+  const std::string small = TestBytes(1000, 6);
+  const std::string big = TestBytes(4000, 7);  // spilled, read in 1000-byte chunks
+  BufferedUpload upload;
+  upload.files.push_back(File("a", "none.bin", small, ChecksumKind::kNone));
+  upload.files.push_back(File("b", "crc.bin", big, ChecksumKind::kCrc32c));
+  upload.order = {{true, 0}, {true, 1}};
+  ConsumerReply reply =
+      Run(dispatcher, std::make_shared<BufferedUploadSource>(std::move(upload)));
+  EXPECT_EQ(reply.status, 201);
+  EXPECT_THAT(reply.body,
+              AllOf(HasSubstr("\"size\":1000,\"sha256\":\"" + Sha256Hex(small) + "\""),
+                    HasSubstr("\"size\":4000,\"sha256\":\"" + Sha256Hex(big) + "\""),
+                    Not(HasSubstr("crc32c"))));
 }
 
 TEST_F(SinkPoolTest, ThrottledDiscardSinkReadsNoFasterThanItsRate) {
