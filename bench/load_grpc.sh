@@ -67,12 +67,15 @@ note() { echo "note - $*" >>"$results"; echo "load_grpc: $*" >&2; }
 calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
 proc_read() { "$py" "$helper" proc "$1"; }  # prints "cpu_ticks vmhwm_kib"
 # Runs a command, then writes its user+sys CPU seconds (from wait4) to the file $1.
+# Signals to the wrapper are passed on to the command.
 cpu_run() {  # file cmd...
   "$py" -c '
-import os, sys
+import os, signal, sys
 pid = os.fork()
 if pid == 0:
     os.execvp(sys.argv[2], sys.argv[2:])
+for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(sig, lambda n, _: os.kill(pid, n))  # passed on to the client
 _, status, ru = os.wait4(pid, 0)
 open(sys.argv[1], "w").write("%.3f\n" % (ru.ru_utime + ru.ru_stime))
 sys.exit(os.waitstatus_to_exitcode(status))' "$@"
@@ -154,17 +157,28 @@ upload() {  # scen proto(h1|h2)
   sleep 0.2  # let start-up settle before the idle reading
   read -r t0 h0 < <(proc_read "$srv_pid")
   [[ -n $cons_pid ]] && read -r c0 _ < <(proc_read "$cons_pid")
+  # The client runs in the background and is waited for, so that a signal reaches the
+  # traps at once (and the client is killed with the rest).
+  local client
   if [[ $proto == h1 ]]; then
-    local out
-    out=$(cpu_run "$work/client_cpu" timeout "$client_timeout" curl -sS -o "$work/resp" -w '%{http_code} %{time_total}' \
-      -T "$big" -X POST -H 'content-type: application/octet-stream' \
-      "http://127.0.0.1:$port/raw") || true
-    read -r code secs <<<"$out"
+    cpu_run "$work/client_cpu" timeout "$client_timeout" curl -sS -o "$work/resp" \
+      -w '%{http_code} %{time_total}' -T "$big" -X POST \
+      -H 'content-type: application/octet-stream' "http://127.0.0.1:$port/raw" \
+      >"$work/curl.out" 2>&1 &
+    client=$!
+    pids+=("$client")
+    wait "$client" || true
+    forget_pid "$client"
+    read -r code secs <"$work/curl.out" || true
   else
     rm -f "$work/h2load.log"
-    cpu_run "$work/client_cpu" timeout "$client_timeout" h2load -n1 -c1 -m1 --log-file="$work/h2load.log" -d "$big" \
-      -H 'content-type: application/octet-stream' "http://127.0.0.1:$port/raw" \
-      >"$work/h2load.out" 2>&1 || true
+    cpu_run "$work/client_cpu" timeout "$client_timeout" h2load -n1 -c1 -m1 \
+      --log-file="$work/h2load.log" -d "$big" -H 'content-type: application/octet-stream' \
+      "http://127.0.0.1:$port/raw" >"$work/h2load.out" 2>&1 &
+    client=$!
+    pids+=("$client")
+    wait "$client" || true
+    forget_pid "$client"
     # log line: start_us status duration_us
     read -r _ code secs < <(awk '{ print $1, $2, $3 / 1e6 }' "$work/h2load.log" 2>/dev/null ||
       echo "0 none 0")
@@ -173,7 +187,7 @@ upload() {  # scen proto(h1|h2)
   [[ -n $cons_pid ]] && read -r c1 _ < <(proc_read "$cons_pid")
   if [[ ! $code =~ ^2 ]] || ! awk -v s="${secs:-0}" 'BEGIN { exit !(s + 0 > 0) }'; then
     echo "load_grpc: $scen got HTTP ${code:-none}" >&2
-    [[ $proto == h2 ]] && tail -5 "$work/h2load.out" >&2
+    if [[ $proto == h2 ]]; then tail -5 "$work/h2load.out" >&2; else cat "$work/curl.out" >&2; fi
     rec "$scen" failed 1
   else
     rec "$scen" failed 0
@@ -282,6 +296,14 @@ for proto, name in (("h1", "HTTP/1.1"), ("h2", "HTTP/2")):
         r = g / d
         print(f"  {name + ' gRPC hop / discard':<36}{r:>12.2f}x   >= 0.60x  "
               f"{'met' if r >= 0.60 else 'MISSED'}")
+    # Load-independent companion: CPU seconds per upload, server + consumer + client.
+    cpu = {k: sum(med(f"{k}_{proto}", m) or 0
+                  for m in ("srv_cpu_s", "cons_cpu_s", "client_cpu_s"))
+           for k in ("discard", "grpc")}
+    if cpu["discard"] and cpu["grpc"]:
+        pair = f"{cpu['discard']:.2f} / {cpu['grpc']:.2f}"
+        print(f"  {name + ' CPU s, discard / gRPC hop':<36}{pair:>13}    (info: server + "
+              f"consumer + client)")
     growth = med(f"grpc_{proto}", "hwm_growth_kib")
     if growth is not None:
         print(f"  {name + ' gRPC peak RSS above idle':<36}{growth / 1024:>9.1f} MiB   < 64 MiB  "

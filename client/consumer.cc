@@ -518,9 +518,12 @@ class Consumer::Impl {
         h->set_value(header.value);
       }
       proto->set_body(std::move(reply.body));
+      {
+        // Counted first: the uploader may see the reply before Write() returns.
+        std::lock_guard<std::mutex> lock(mu_);
+        ++stats_.uploads_handled;
+      }
       if (!stream->Write(out)) break;
-      std::lock_guard<std::mutex> lock(mu_);
-      ++stats_.uploads_handled;
     }
     if (!ended) {
       context.TryCancel();  // not attached, or the Reply could not be written

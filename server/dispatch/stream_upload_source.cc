@@ -71,15 +71,8 @@ class StreamUploadSource::Cursor final : public EventCursor {
 
 absl::StatusOr<std::shared_ptr<StreamUploadSource>> StreamUploadSource::Create(
     RequestInfo request, const StreamUploadOptions& options, StreamFlow* flow) {
-  std::optional<std::string> boundary;
-  absl::StatusOr<std::string> parsed =
-      MultipartParser::BoundaryFromContentType(request.content_type);
-  if (parsed.ok()) {
-    boundary = *std::move(parsed);
-  } else if (GetMultipartError(parsed.status()) !=
-             MultipartError::kNotMultipartFormData) {
-    return parsed.status();
-  }
+  ASSIGN_OR_RETURN(std::optional<std::string> boundary,
+                   MultipartParser::BoundaryIfMultipart(request.content_type));
   return std::shared_ptr<StreamUploadSource>(
       new StreamUploadSource(std::move(request), options, flow, std::move(boundary)));
 }

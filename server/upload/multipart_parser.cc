@@ -37,6 +37,16 @@ std::string MakeDelimiter(std::string_view boundary) {
 
 }  // namespace
 
+absl::StatusOr<std::optional<std::string>> MultipartParser::BoundaryIfMultipart(
+    std::string_view content_type) {
+  absl::StatusOr<std::string> boundary = BoundaryFromContentType(content_type);
+  if (boundary.ok()) return std::optional<std::string>(*std::move(boundary));
+  if (GetMultipartError(boundary.status()) == MultipartError::kNotMultipartFormData) {
+    return std::optional<std::string>();
+  }
+  return boundary.status();
+}
+
 absl::Status MultipartParser::ValidateBoundary(std::string_view boundary) {
   if (boundary.empty() || boundary.size() > kMaxBoundarySize) {
     return MakeMultipartError(

@@ -28,6 +28,7 @@
 #define SPILLWAY_SERVER_UPLOAD_MULTIPART_PARSER_H_
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -72,6 +73,13 @@ class MultipartParser {
   // case-insensitive; boundary quoted or token). Errors: kNotMultipartFormData,
   // kMissingBoundary, kInvalidBoundary.
   static absl::StatusOr<std::string> BoundaryFromContentType(std::string_view content_type);
+
+  // For a body that may or may not be multipart: the boundary when `content_type` is
+  // multipart/form-data, nullopt when it is some other type (a raw body), and an error
+  // when it claims multipart/form-data but its boundary is missing or invalid (storing
+  // such a body raw is not what the uploader meant).
+  static absl::StatusOr<std::optional<std::string>> BoundaryIfMultipart(
+      std::string_view content_type);
 
   // OK iff `boundary` is 1 to 70 RFC 2046 bchars not ending in a space; else
   // kInvalidBoundary.

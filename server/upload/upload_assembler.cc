@@ -20,17 +20,8 @@ UploadAssemblerOptions UploadAssemblerOptions::FromSettings(
 
 absl::StatusOr<std::unique_ptr<UploadAssembler>> UploadAssembler::Create(
     RequestInfo request, const UploadAssemblerOptions& options) {
-  std::optional<std::string> boundary;
-  absl::StatusOr<std::string> parsed =
-      MultipartParser::BoundaryFromContentType(request.content_type);
-  if (parsed.ok()) {
-    boundary = *std::move(parsed);
-  } else if (GetMultipartError(parsed.status()) !=
-             MultipartError::kNotMultipartFormData) {
-    // multipart/form-data that cannot be parsed: refusing beats storing the
-    // body raw, which the uploader did not mean.
-    return parsed.status();
-  }
+  ASSIGN_OR_RETURN(std::optional<std::string> boundary,
+                   MultipartParser::BoundaryIfMultipart(request.content_type));
   return std::unique_ptr<UploadAssembler>(
       new UploadAssembler(std::move(request), options, std::move(boundary)));
 }

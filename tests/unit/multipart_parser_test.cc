@@ -672,5 +672,21 @@ TEST(MultipartParser, LargeRandomBinaryFile) {
   EXPECT_TRUE(Parts(out).at(0).data == payload);
 }
 
+TEST(MultipartParser, BoundaryIfMultipartTellsRawBodiesFromBrokenForms) {
+  absl::StatusOr<std::optional<std::string>> form =
+      MultipartParser::BoundaryIfMultipart("multipart/form-data; boundary=abc");
+  ASSERT_TRUE(form.ok());
+  EXPECT_EQ(*form, std::optional<std::string>("abc"));
+
+  absl::StatusOr<std::optional<std::string>> raw =
+      MultipartParser::BoundaryIfMultipart("application/octet-stream");
+  ASSERT_TRUE(raw.ok());
+  EXPECT_FALSE(raw->has_value());
+
+  absl::StatusOr<std::optional<std::string>> broken =
+      MultipartParser::BoundaryIfMultipart("multipart/form-data");
+  EXPECT_EQ(GetMultipartError(broken.status()), MultipartError::kMissingBoundary);
+}
+
 }  // namespace
 }  // namespace spillway

@@ -168,7 +168,7 @@ class Consumer {
   std::string Wait();
 
   struct Stats {
-    uint64_t uploads_handled = 0;  // replies sent
+    uint64_t uploads_handled = 0;  // replies handed to the stream
     uint64_t uploads_aborted = 0;
     uint64_t reconnects = 0;
     int streams_attached = 0;
