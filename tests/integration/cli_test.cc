@@ -285,6 +285,16 @@ TEST_F(CliTest, ConsumeToDirStoresIdenticalFilesInEachMode) {
   EXPECT_EQ(static_cast<size_t>(std::count(receipts.begin(), receipts.end(), '\n')), stored);
 }
 
+TEST_F(CliTest, ConsumePathsOnlyReadsSpilledFilesFromTheServersTempDir) {
+  StartServer();
+  auto consumer = StartConsumer({"--to", out_, "--paths-only"});
+  const std::string data = RandomishBytes(300 * 1024, 8);  // spilled
+  const HttpResult result = Curl({"-F", "file=@" + WriteInput("in.bin", data)});
+  ASSERT_EQ(result.status, 201) << result.body;
+  EXPECT_EQ(JsonString(result.body, "mode"), "spill");
+  EXPECT_TRUE(ReadWholeFile(out_ + "/" + JsonString(result.body, "stored_name")) == data);
+}
+
 TEST_F(CliTest, ConsumeExecPipesEachFileToTheCommand) {
   StartServer();
   const std::string dest = work_.path() + "/exec";
@@ -336,6 +346,21 @@ TEST_F(CliTest, Upload100MiBReachesTheConsumerIntact) {
   EXPECT_EQ(std::filesystem::file_size(stored), data.size());
   EXPECT_EQ(Sha256Hex(ReadWholeFile(stored)), sha256);
   EXPECT_EQ(upload->errors, "");  // stderr is not a terminal: no progress bar
+}
+
+TEST_F(CliTest, UploadDrawsAProgressBarOnATerminal) {
+  StartServer();
+  auto consumer = StartConsumer({"--to", out_});
+  const std::string path = WriteInput("p.bin", RandomishBytes(5 * 1024 * 1024, 9));
+  // script(1) runs the upload on a pseudo-terminal: stderr is a terminal there.
+  absl::StatusOr<CommandResult> result = RunCommand(
+      {"script", "-qec",
+       absl::StrCat(SPILLWAY_CLI_PATH, " upload --target ", GrpcTarget(), " ", path),
+       "/dev/null"});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 0) << result->output;
+  EXPECT_THAT(result->output, HasSubstr("100% [##############################] 5.0 MiB / 5.0 MiB"));
+  EXPECT_THAT(result->output, HasSubstr("\"stored_name\""));
 }
 
 TEST_F(CliTest, ClearErrorsForBadArgumentsAndUnreachableTargets) {

@@ -24,8 +24,9 @@ namespace {
 
 namespace sc = ::spillway::client;
 
-std::unique_ptr<SpillwaydProcess> StartServer() {
+std::unique_ptr<SpillwaydProcess> StartServer(uint16_t grpc_port = 0) {
   SpillwaydProcess::Options options;
+  options.grpc_port = grpc_port;
   options.args = {"--max-body-size=1Mi", "--file-upload-max-memory-size=64Ki",
                   "--dispatch-timeout=20s"};
   auto server = SpillwaydProcess::Start(options);
@@ -147,6 +148,31 @@ TEST(ClientLibrary, ConsumerFollowsEveryReplicaOfADnsName) {
   consumer.Stop();
   EXPECT_TRUE(WaitForAttached(*a, 0));
   EXPECT_TRUE(WaitForAttached(*c, 0));
+}
+
+TEST(ClientLibrary, ConsumerReconnectsByItselfWhenItsServerRestarts) {
+  std::unique_ptr<SpillwaydProcess> server = StartServer();
+  ASSERT_TRUE(server);
+  const uint16_t port = server->grpc_port();
+  sc::Consumer::Options options;
+  options.target = absl::StrCat("127.0.0.1:", port);
+  options.workers = 2;
+  sc::Consumer consumer(options, CountBytes);
+  consumer.Start();
+  ASSERT_TRUE(WaitForAttached(*server, 2));
+  ASSERT_TRUE(server->Signal(SIGKILL).ok());
+  server->Wait(absl::Seconds(10)).IgnoreError();
+  server.reset();
+  // The same gRPC port again (a restarted pod keeps its address).
+  server = StartServer(port);
+  ASSERT_TRUE(server);
+  ASSERT_TRUE(WaitForAttached(*server, 2));  // backoff is at most 5 s
+  absl::StatusOr<CommandResult> curl = RunCommand(
+      {"curl", "-sS", "--data-binary", "abcd",
+       absl::StrCat("http://127.0.0.1:", server->http_port(), "/again")});
+  ASSERT_TRUE(curl.ok());
+  EXPECT_EQ(curl->output, "/again: 4 bytes");
+  EXPECT_GE(consumer.stats().reconnects, 2u);
 }
 
 TEST(ClientLibrary, HandlerExceptionBecomes500AndTheStreamGoesOn) {

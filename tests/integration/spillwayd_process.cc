@@ -39,7 +39,7 @@ absl::StatusOr<std::unique_ptr<SpillwaydProcess>> SpillwaydProcess::Start(
     const Options& options) {
   // An ephemeral gRPC port too, so that daemons of parallel tests never collide.
   std::vector<std::string> argv_storage = {options.binary, "--http-port=0",
-                                           "--grpc-port=0",
+                                           absl::StrCat("--grpc-port=", options.grpc_port),
                                            "--listen-address=127.0.0.1"};
   for (const std::string& arg : options.args) argv_storage.push_back(arg);
   std::vector<char*> argv;

@@ -42,6 +42,8 @@ class SpillwaydProcess {
     std::vector<std::pair<std::string, std::string>> env;
     // The binary; by default the spillwayd this test tree was built with.
     std::string binary = SPILLWAYD_PATH;
+    // The gRPC port; 0: an ephemeral one. (Set: a restarted daemon on the same port.)
+    uint16_t grpc_port = 0;
     absl::Duration start_timeout = absl::Seconds(15);
   };
 
