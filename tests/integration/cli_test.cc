@@ -24,6 +24,7 @@
 #include "server/upload/checksum.h"
 #include "tests/integration/spillwayd_process.h"
 #include "tests/integration/test_clients.h"
+#include "tests/integration/test_data.h"
 #include "tests/unit/scoped_test_dir.h"
 
 extern char** environ;
@@ -31,32 +32,16 @@ extern char** environ;
 namespace spillway {
 namespace {
 
+using ::spillway::testing::ListDir;
+using ::spillway::testing::RandomishBytes;
+using ::spillway::testing::ReadWholeFile;
 using ::spillway::testing::ScopedTestDir;
+using ::spillway::testing::Sha256Hex;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-std::string Sha256Hex(std::string_view data) {
-  Checksum checksum = Checksum::Create(ChecksumKind::kSha256);
-  checksum.Update(data);
-  return checksum.FinishHex();
-}
 
-std::string RandomishBytes(size_t size, int seed) {
-  std::string data(size, '\0');
-  uint32_t x = 2463534242u + static_cast<uint32_t>(seed);
-  for (size_t i = 0; i < size; ++i) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    data[i] = static_cast<char>(x);
-  }
-  return data;
-}
 
-std::string ReadWholeFile(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 std::string Replace(std::string text, const std::string& from, const std::string& to) {
   for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {

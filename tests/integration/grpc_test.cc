@@ -31,45 +31,23 @@
 #include "spillway/v1/ingest.grpc.pb.h"
 #include "tests/integration/spillwayd_process.h"
 #include "tests/integration/test_clients.h"
+#include "tests/integration/test_data.h"
 #include "tests/unit/scoped_test_dir.h"
 
 namespace spillway {
 namespace {
 
+using ::spillway::testing::ListDir;
+using ::spillway::testing::RandomishBytes;
+using ::spillway::testing::ReadWholeFile;
 using ::spillway::testing::ScopedTestDir;
+using ::spillway::testing::Sha256Hex;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-std::string Sha256Hex(std::string_view data) {
-  Checksum checksum = Checksum::Create(ChecksumKind::kSha256);
-  checksum.Update(data);
-  return checksum.FinishHex();
-}
 
-std::string RandomishBytes(size_t size, int seed) {
-  std::string data(size, '\0');
-  uint32_t x = 2463534242u + static_cast<uint32_t>(seed);
-  for (size_t i = 0; i < size; ++i) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    data[i] = static_cast<char>(x);
-  }
-  return data;
-}
 
-std::string ReadWholeFile(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
-std::vector<std::string> ListDir(const std::string& dir) {
-  std::vector<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    names.push_back(entry.path().filename().string());
-  }
-  return names;
-}
 
 // What a consumer received of one upload (one delivery attempt).
 struct ReceivedFile {

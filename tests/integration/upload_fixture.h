@@ -28,33 +28,13 @@
 #include "server/upload/checksum.h"
 #include "tests/integration/spillwayd_process.h"
 #include "tests/integration/test_clients.h"
+#include "tests/integration/test_data.h"
 #include "tests/unit/scoped_test_dir.h"
 
 namespace spillway::testing {
 
-inline std::string Sha256Hex(std::string_view data) {
-  Checksum checksum = Checksum::Create(ChecksumKind::kSha256);
-  checksum.Update(data);
-  return checksum.FinishHex();
-}
 
-// Deterministic, incompressible-looking bytes (xorshift), different per seed.
-inline std::string RandomishBytes(size_t size, int seed) {
-  std::string data(size, '\0');
-  uint32_t x = 2463534242u + static_cast<uint32_t>(seed);
-  for (size_t i = 0; i < size; ++i) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    data[i] = static_cast<char>(x);
-  }
-  return data;
-}
 
-inline std::string ReadWholeFile(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // What a receipt says about one file, as a substring of its JSON.
 inline std::string FileReceipt(std::string_view data, std::string_view mode) {

@@ -18,12 +18,17 @@
 #include "server/upload/checksum.h"
 #include "tests/integration/spillwayd_process.h"
 #include "tests/integration/test_clients.h"
+#include "tests/integration/test_data.h"
 #include "tests/unit/scoped_test_dir.h"
 
 namespace spillway {
 namespace {
 
+using ::spillway::testing::ListDir;
+using ::spillway::testing::RandomishBytes;
+using ::spillway::testing::ReadWholeFile;
 using ::spillway::testing::ScopedTestDir;
+using ::spillway::testing::Sha256Hex;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
@@ -41,37 +46,9 @@ bool HasUploadPipeline() {
   return result.ok() && result->errors.find("is not a sink") != std::string::npos;
 }
 
-std::string Sha256Hex(std::string_view data) {
-  Checksum checksum = Checksum::Create(ChecksumKind::kSha256);
-  checksum.Update(data);
-  return checksum.FinishHex();
-}
 
-std::string RandomishBytes(size_t size, int seed) {
-  std::string data(size, '\0');
-  uint32_t x = 2463534242u + static_cast<uint32_t>(seed);
-  for (size_t i = 0; i < size; ++i) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    data[i] = static_cast<char>(x);
-  }
-  return data;
-}
 
-std::string ReadWholeFile(const std::string& path) {
-  std::ifstream in{path, std::ios::binary};
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
-std::vector<std::string> ListDir(const std::string& dir) {
-  std::vector<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    names.push_back(entry.path().filename().string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
 
 // What a receipt says about one file, as a substring of its JSON.
 std::string FileReceipt(size_t size, std::string_view data, const std::string& mode) {
