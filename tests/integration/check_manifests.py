@@ -692,12 +692,18 @@ def find_cli(args):
     return None
 
 
+# A sanitizer build (make asan / make tsan) links these runtimes; the image is a
+# Release build that never does, so they say nothing about its runtime stage.
+SANITIZER_RUNTIMES = re.compile(r"lib(asan|ubsan|tsan|lsan|atomic)\.so")
+
+
 def ldd_packages(binaries):
     """{library file name: Debian package} for every shared library of `binaries`."""
     libraries = set()
     for binary in binaries:
         out = subprocess.run(["ldd", binary], capture_output=True, text=True)
-        libraries |= set(re.findall(r"=> (/\S+)", out.stdout))
+        libraries |= {library for library in re.findall(r"=> (/\S+)", out.stdout)
+                      if not SANITIZER_RUNTIMES.search(os.path.basename(library))}
     # One dpkg -S for all (it is slow to start). With /lib a symlink to /usr/lib, dpkg
     # knows a library by either path: ask for both.
     real = {os.path.realpath(library): os.path.basename(library) for library in libraries}
