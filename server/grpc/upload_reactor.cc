@@ -2,7 +2,9 @@
 
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
 #include "server/common/string_view_compat.h"
 #include "server/dispatch/buffered_upload_source.h"
 #include "server/grpc/grpc_metrics.h"
@@ -11,11 +13,15 @@
 namespace spillway {
 namespace {
 
-std::string Lower(std::string s) {
-  for (char& c : s) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+// A file that declares more than FILE_UPLOAD_MAX_SIZE (0: unlimited) is refused
+// before any of its bytes are read, in buffered and stream mode alike.
+absl::Status CheckDeclaredSize(const v1::FileHeader& header, uint64_t max_size) {
+  if (!header.has_size() || max_size == 0 || header.size() <= max_size) {
+    return absl::OkStatus();
   }
-  return s;
+  return absl::ResourceExhaustedError(
+      absl::StrCat("file \"", header.filename(), "\" declares ", header.size(),
+                   " bytes, over FILE_UPLOAD_MAX_SIZE (", max_size, ")"));
 }
 
 }  // namespace
@@ -112,13 +118,7 @@ absl::Status UploadReactor::Handle(const v1::UploadRequest& request) {
     case v1::UploadRequest::kFile: {
       if (absl::Status status = EndFile(); !status.ok()) return status;
       const v1::FileHeader& header = request.file();
-      if (header.has_size() && options_->file.max_size != 0 &&
-          header.size() > options_->file.max_size) {
-        return absl::ResourceExhaustedError(
-            absl::StrCat("file \"", header.filename(), "\" declares ", header.size(),
-                         " bytes, over FILE_UPLOAD_MAX_SIZE (",
-                         options_->file.max_size, ")"));
-      }
+      RETURN_IF_ERROR(CheckDeclaredSize(header, options_->file.max_size));
       auto file = std::make_unique<UploadedFile>(header.field_name(), header.filename(),
                                                  header.content_type(), options_->file);
       current_file_ = file.get();
@@ -168,7 +168,7 @@ absl::Status UploadReactor::HandleStart(const v1::UploadStart& start) {
   }
   request.path = path.empty() ? "/" : std::string(path);
   for (const v1::Header& header : start.headers()) {
-    request.headers.emplace_back(Lower(header.name()), header.value());
+    request.headers.emplace_back(absl::AsciiStrToLower(header.name()), header.value());
   }
   request.remote_address = context_->peer();
   // Fields and files, as a multipart/form-data body would carry them.
@@ -198,13 +198,7 @@ absl::Status UploadReactor::HandleStreamed(const v1::UploadRequest& request) {
     case v1::UploadRequest::kFile: {
       if (absl::Status status = EndStreamFile(); !status.ok()) return status;
       const v1::FileHeader& header = request.file();
-      if (header.has_size() && options_->file.max_size != 0 &&
-          header.size() > options_->file.max_size) {
-        return absl::ResourceExhaustedError(
-            absl::StrCat("file \"", header.filename(), "\" declares ", header.size(),
-                         " bytes, over FILE_UPLOAD_MAX_SIZE (",
-                         options_->file.max_size, ")"));
-      }
+      RETURN_IF_ERROR(CheckDeclaredSize(header, options_->file.max_size));
       absl::StatusOr<std::string> part = framer_->FilePartHeader(
           header.field_name(), header.filename(), header.content_type());
       if (!part.ok()) return part.status();
