@@ -13,7 +13,8 @@
 # threads, before/after) is that run's server CPU.
 # Usage: bench/load_http.sh [BUILD_DIR]   (default: build)
 # Knobs: LOAD_RUNS, LOAD_BIG_MIB (1024), LOAD_B_REQUESTS (256), LOAD_C_REQUESTS (50000),
-#        LOAD_B_PROTO (h1|h2), LOAD_H2LOAD_THREADS (1), LOAD_EVENT_LOOPS (0 = cores).
+#        LOAD_B_PROTO (h1|h2), LOAD_H2LOAD_THREADS (1), LOAD_EVENT_LOOPS (0 = cores),
+#        LOAD_ONLY (an extended regex of scenario names to run, e.g. '^c_'; default all).
 set -euo pipefail
 
 build=${1:-build}
@@ -27,6 +28,7 @@ c_requests=${LOAD_C_REQUESTS:-50000}
 b_proto=${LOAD_B_PROTO:-h1}
 h2threads=${LOAD_H2LOAD_THREADS:-1}
 event_loops=${LOAD_EVENT_LOOPS:-0}
+only=${LOAD_ONLY:-.}
 client_timeout=120
 
 bin="$build/server/spillwayd"
@@ -234,6 +236,14 @@ scen_multi() {  # scen body bytes requests clients proto-flag...
   stop_pid "$srv_pid"
 }
 
+# Runs scenario function $1 with the scenario name $2 (and the rest) when LOAD_ONLY matches.
+run() {
+  local fn=$1
+  shift
+  [[ $1 =~ $only ]] || return 0
+  "$fn" "$@"
+}
+
 b_flag=()
 [[ $b_proto == h1 ]] && b_flag=(--h1)
 
@@ -242,18 +252,18 @@ note "bodies: (a) ${big_mib} MiB raw; (b) $b_bytes bytes (1 MiB + 8 MiB files), 
 start_time=$(date +%s)
 for r in $(seq "$runs"); do
   echo "load_http: run $r/$runs (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-  scen_iperf3
-  scen_a_curl a_h1 none
-  scen_a_h2load a_h1_h2load none --h1
-  scen_a_curl a_h1_sha sha256
-  scen_a_h2load a_h2 none
-  scen_a_h2load a_h2_sha sha256
-  scen_a_nghttpd
-  scen_multi b "$work/b.body" "$b_bytes" "$b_requests" 64 "${b_flag[@]}"
-  scen_multi b_1m "$work/b1.body" "$b1_bytes" $((b_requests * 2)) 64 "${b_flag[@]}"
-  scen_multi b_8m "$work/b8.body" "$b8_bytes" $((b_requests / 2)) 64 "${b_flag[@]}"
-  scen_multi c_h1 "$work/c.body" "$c_bytes" "$c_requests" 100 --h1
-  scen_multi c_h2 "$work/c.body" "$c_bytes" "$c_requests" 100
+  run scen_iperf3 tcp
+  run scen_a_curl a_h1 none
+  run scen_a_h2load a_h1_h2load none --h1
+  run scen_a_curl a_h1_sha sha256
+  run scen_a_h2load a_h2 none
+  run scen_a_h2load a_h2_sha sha256
+  run scen_a_nghttpd a_nghttpd
+  run scen_multi b "$work/b.body" "$b_bytes" "$b_requests" 64 "${b_flag[@]}"
+  run scen_multi b_1m "$work/b1.body" "$b1_bytes" $((b_requests * 2)) 64 "${b_flag[@]}"
+  run scen_multi b_8m "$work/b8.body" "$b8_bytes" $((b_requests / 2)) 64 "${b_flag[@]}"
+  run scen_multi c_h1 "$work/c.body" "$c_bytes" "$c_requests" 100 --h1
+  run scen_multi c_h2 "$work/c.body" "$c_bytes" "$c_requests" 100
 done
 note "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); load part took $(($(date +%s) - start_time)) s"
 leftover=$(find "$spill" -mindepth 1 | wc -l)

@@ -152,6 +152,7 @@ int Run(int argc, char** argv) {
   options.event_loops = server_settings->event_loops;
   options.max_connections = server_settings->max_connections;
   options.connection.first_bytes_timeout = server_settings->header_timeout;
+  options.connection.send_timeout = server_settings->send_timeout;
   absl::StatusOr<std::unique_ptr<HttpServer>> server =
       HttpServer::Create(options, &factory, &metrics);
   if (!server.ok()) return Fail(kExitStartupFailure, server.status());

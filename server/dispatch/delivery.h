@@ -53,6 +53,10 @@ class Delivery {
   // The upload's unique id (the same in every attempt's RequestStarted).
   virtual std::string_view upload_id() const = 0;
 
+  // True when the upload is buffered: every Next() answers inline, never waiting for
+  // the uploader.
+  virtual bool buffered() const = 0;
+
   // Requests the next event. REQUIRES: no other Next() outstanding; no Reply()/Fail()
   // yet.
   virtual void Next(NextCallback callback) = 0;
@@ -65,6 +69,17 @@ class Delivery {
   // The consumer cannot finish this upload. `why` is logged and, for the final
   // attempt, named in the 502.
   virtual void Fail(absl::Status why) = 0;
+
+  // Asks to be told once if the upload ends while this delivery still holds it, other
+  // than by its own Reply() or Fail(): the reply timed out (REPLY_TIMEOUT) or the
+  // uploader went away. A consumer that has taken the last event and is working on
+  // its reply pulls nothing more, so this is the only way it learns that no reply is
+  // wanted; its next Next() then yields RequestAborted (even after RequestFinished),
+  // and once it lets go of the delivery it is free for the next upload.
+  // `callback` runs on any thread with no lock held, inline before this returns if
+  // the upload is already over; it must not block. It is destroyed without running
+  // if this delivery answers first. A later call replaces an earlier callback.
+  virtual void NotifyWhenOver(absl::AnyInvocable<void() &&> callback) = 0;
 };
 
 // Convenience for consumers that run on their own thread (the built-in sinks): waits

@@ -24,6 +24,8 @@ class DiscardSink final : public Sink {
   int success_status() const override { return 200; }
   // A benchmark sink: hashing here would measure SHA-256, not the server.
   bool needs_sha256() const override { return false; }
+  // Pacing means waiting: a rated discard sink reads every byte on its worker thread.
+  bool ignores_bytes() const override { return bytes_per_second_ == 0; }
   absl::StatusOr<std::unique_ptr<SinkFile>> NewFile(std::string_view upload_id,
                                                     size_t index,
                                                     std::string_view filename) override;

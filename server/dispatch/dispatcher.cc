@@ -32,8 +32,12 @@ struct DispatchJob {
   uint64_t delivery_seq = 0;  // identifies the current delivery
   absl::Time dispatch_deadline;
   absl::Time reply_deadline;
+  // The key of its entry in Dispatcher::reply_deadlines_; InfiniteFuture when none.
+  absl::Time armed_reply_deadline = absl::InfiniteFuture();
   std::vector<Dispatcher::ConsumerId> failed_on;  // consumers that broke on it
   std::string end_reason;  // why it is over, for a consumer still holding it
+  // The current delivery's Delivery::NotifyWhenOver callback, if it asked.
+  absl::AnyInvocable<void() &&> on_over;
 };
 
 struct Dispatcher::ConsumerEntry {
@@ -59,6 +63,7 @@ struct Dispatcher::Completion {
   std::optional<ConsumerReply> reply;
   std::shared_ptr<UploadSource> abort_source;  // to wake a waiting stream cursor
   std::string reason;
+  absl::AnyInvocable<void() &&> on_over;  // tells the consumer still holding it
 };
 
 // The Delivery a consumer holds: RequestStarted comes from here, the rest from the
@@ -74,6 +79,7 @@ class DispatchedDelivery final : public Delivery {
         consumer_id_(order.consumer_id),
         seq_(order.delivery_seq),
         attempt_(order.attempt),
+        buffered_(source_->replayable()),
         cursor_(std::move(cursor)) {}
 
   ~DispatchedDelivery() override {
@@ -86,6 +92,7 @@ class DispatchedDelivery final : public Delivery {
   }
 
   std::string_view upload_id() const override { return job_->upload_id; }
+  bool buffered() const override { return buffered_; }
 
   void Next(NextCallback callback) override {
     if (answered_) {
@@ -124,6 +131,11 @@ class DispatchedDelivery final : public Delivery {
     dispatcher_->OnFail(job_, seq_, consumer_id_, why);
   }
 
+  void NotifyWhenOver(absl::AnyInvocable<void() &&> callback) override {
+    if (answered_) return;  // answered by this delivery: nothing to be told
+    dispatcher_->NotifyWhenOver(job_, seq_, std::move(callback));
+  }
+
  private:
   // Lets go of the bytes before the answer travels on, so that by the time the
   // uploader sees it, no temp file is held on this consumer's behalf. A Next()
@@ -142,6 +154,7 @@ class DispatchedDelivery final : public Delivery {
   const Dispatcher::ConsumerId consumer_id_;
   const uint64_t seq_;
   const uint32_t attempt_;
+  const bool buffered_;
   std::unique_ptr<EventCursor> cursor_;
   // Reply() may race with an outstanding Next() (an early reply in stream mode).
   std::atomic<bool> answered_{false};
@@ -292,6 +305,19 @@ std::string Dispatcher::CheckCurrent(const std::shared_ptr<Job>& job, uint64_t s
   return "";
 }
 
+void Dispatcher::NotifyWhenOver(const std::shared_ptr<Job>& job, uint64_t seq,
+                                absl::AnyInvocable<void() &&> callback) {
+  {
+    MutexLock lock(&mu_);
+    if (job->state == Job::State::kDelivering && job->delivery_seq == seq) {
+      // An earlier callback, if any, is destroyed (as `callback`) after unlocking.
+      std::swap(job->on_over, callback);
+      return;
+    }
+  }
+  std::move(callback)();  // already over
+}
+
 void Dispatcher::OnReply(const std::shared_ptr<Job>& job, uint64_t seq,
                          ConsumerId consumer, ConsumerReply reply) {
   if (reply.status < 200 || reply.status > 599) {
@@ -300,10 +326,13 @@ void Dispatcher::OnReply(const std::shared_ptr<Job>& job, uint64_t seq,
   }
   std::vector<Completion> completions;
   std::vector<StartOrder> orders;
+  absl::AnyInvocable<void() &&> unneeded;  // destroyed after unlocking
   {
     MutexLock lock(&mu_);
     MarkFreeLocked(consumer);
     if (job->state == Job::State::kDelivering && job->delivery_seq == seq) {
+      unneeded = std::move(job->on_over);
+      job->on_over = nullptr;
       FinishLocked(*job, "the consumer replied", &reply, &completions);
     }
     MatchLocked(&orders);
@@ -316,17 +345,21 @@ void Dispatcher::OnFail(const std::shared_ptr<Job>& job, uint64_t seq,
                         ConsumerId consumer, const absl::Status& why) {
   std::vector<Completion> completions;
   std::vector<StartOrder> orders;
+  absl::AnyInvocable<void() &&> unneeded;  // destroyed after unlocking
   {
     MutexLock lock(&mu_);
     MarkFreeLocked(consumer);
     if (job->state == Job::State::kDelivering && job->delivery_seq == seq) {
+      unneeded = std::move(job->on_over);
+      job->on_over = nullptr;
       job->failed_on.push_back(consumer);
       if (job->source->replayable() &&
           static_cast<int>(job->attempt) < settings_.max_delivery_attempts) {
         job->state = Job::State::kWaiting;
+        DisarmReplyDeadlineLocked(*job);
         EnqueueLocked(job);
       } else {
-        const ConsumerReply reply = ConsumerReply::JsonError(
+        ConsumerReply reply = ConsumerReply::JsonError(
             502, job->source->replayable()
                      ? absl::StrCat("no consumer could take the upload after ",
                                     job->attempt, " attempts; last: ", why.message())
@@ -356,19 +389,22 @@ void Dispatcher::Cancel(const std::shared_ptr<Job>& job, std::string_view reason
   RunCompletions(std::move(completions));
 }
 
-void Dispatcher::FinishLocked(Job& job, std::string_view reason,
-                              const ConsumerReply* reply,
+void Dispatcher::FinishLocked(Job& job, std::string_view reason, ConsumerReply* reply,
                               std::vector<Completion>* completions) {
   job.state = Job::State::kDone;
   job.end_reason = std::string(reason);
+  DisarmReplyDeadlineLocked(job);
   // The callback and the source leave the job here and are run or destroyed after
   // unlocking: either may hold the last references to the exchange or temp files.
   Completion completion;
   completion.on_done = std::move(job.on_done);
   job.on_done = nullptr;
-  if (reply != nullptr) completion.reply = *reply;
+  if (reply != nullptr) completion.reply = std::move(*reply);
   completion.reason = job.end_reason;
   completion.abort_source = std::move(job.source);
+  // Set only while a delivery that has not answered holds the job.
+  completion.on_over = std::move(job.on_over);
+  job.on_over = nullptr;
   completions->push_back(std::move(completion));
 }
 
@@ -444,8 +480,7 @@ void Dispatcher::MatchLocked(std::vector<StartOrder>* orders) {
     ++job->attempt;
     ++job->delivery_seq;
     job->reply_deadline = absl::Now() + settings_.reply_timeout;
-    reply_deadlines_.push({job->reply_deadline, job, job->delivery_seq});
-    WakeTimerLocked(job->reply_deadline);
+    ArmReplyDeadlineLocked(job);
     orders->push_back(StartOrder{entry->consumer, entry->id, job, job->source,
                                  job->delivery_seq, job->attempt,
                                  entry->spec.paths_only});
@@ -475,6 +510,8 @@ void Dispatcher::RunCompletions(std::vector<Completion> completions) {
     if (completion.on_done && completion.reply.has_value()) {
       std::move(completion.on_done)(std::move(*completion.reply));
     }
+    // After the uploader's answer: the consumer is told it is not wanted.
+    if (completion.on_over) std::move(completion.on_over)();
   }
 }
 
@@ -493,22 +530,20 @@ void Dispatcher::ExpireLocked(absl::Time now, std::vector<Completion>* completio
     }
     waiting_.pop_front();
   }
-  while (!reply_deadlines_.empty() && reply_deadlines_.top().deadline <= now) {
-    ReplyDeadline due = reply_deadlines_.top();
-    reply_deadlines_.pop();
-    Job& job = *due.job;
-    if (job.state != Job::State::kDelivering || job.delivery_seq != due.delivery_seq) {
-      continue;  // answered meanwhile
-    }
-    if (job.reply_deadline > now) {
-      // Re-armed by a Next(): check again then.
-      reply_deadlines_.push({job.reply_deadline, due.job, due.delivery_seq});
+  while (!reply_deadlines_.empty() && reply_deadlines_.begin()->first <= now) {
+    // A copy: finishing the job removes the entry, which may hold the last reference.
+    const std::shared_ptr<Job> job = reply_deadlines_.begin()->second;
+    if (job->reply_deadline > now) {
+      ArmReplyDeadlineLocked(job);  // pushed back by a Next(): check again then
       continue;
     }
-    const ConsumerReply reply = ConsumerReply::JsonError(
+    ConsumerReply reply = ConsumerReply::JsonError(
         504, absl::StrCat("the consumer did not reply within ",
                           absl::FormatDuration(settings_.reply_timeout)));
-    FinishLocked(job, "the consumer did not reply in time", &reply, completions);
+    FinishLocked(*job,
+                 absl::StrCat("the reply timed out: no reply within REPLY_TIMEOUT (",
+                              absl::FormatDuration(settings_.reply_timeout), ")"),
+                 &reply, completions);
   }
 }
 
@@ -520,8 +555,27 @@ absl::Time Dispatcher::NextDeadlineLocked() const {
       break;
     }
   }
-  if (!reply_deadlines_.empty()) next = std::min(next, reply_deadlines_.top().deadline);
+  if (!reply_deadlines_.empty()) next = std::min(next, reply_deadlines_.begin()->first);
   return next;
+}
+
+void Dispatcher::ArmReplyDeadlineLocked(const std::shared_ptr<Job>& job) {
+  DisarmReplyDeadlineLocked(*job);
+  job->armed_reply_deadline = job->reply_deadline;
+  reply_deadlines_.emplace(job->reply_deadline, job);
+  WakeTimerLocked(job->reply_deadline);
+}
+
+void Dispatcher::DisarmReplyDeadlineLocked(Job& job) {
+  if (job.armed_reply_deadline == absl::InfiniteFuture()) return;
+  auto [first, last] = reply_deadlines_.equal_range(job.armed_reply_deadline);
+  job.armed_reply_deadline = absl::InfiniteFuture();
+  for (auto it = first; it != last; ++it) {
+    if (it->second.get() == &job) {
+      reply_deadlines_.erase(it);  // the caller holds its own reference to `job`
+      return;
+    }
+  }
 }
 
 void Dispatcher::WakeTimerLocked(absl::Time deadline) {
@@ -539,7 +593,12 @@ void Dispatcher::TimerLoop() {
       mu_.Lock();
       continue;
     }
-    timer_wakeup_ = NextDeadlineLocked();
+    // Capped so that Submit() need not signal (see the header); at least 10 ms, so
+    // that zero timeouts do not make it spin.
+    const absl::Duration longest_sleep =
+        std::max(absl::Milliseconds(10),
+                 std::min(settings_.dispatch_timeout, settings_.reply_timeout));
+    timer_wakeup_ = std::min(NextDeadlineLocked(), absl::Now() + longest_sleep);
     timer_cv_.WaitWithDeadline(&mu_, timer_wakeup_);
     timer_wakeup_ = absl::InfinitePast();  // awake: no need to be signalled
   }

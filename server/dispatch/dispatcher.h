@@ -10,7 +10,9 @@
 //    event pulled) within REPLY_TIMEOUT: 504. A consumer that fails before replying:
 //    a replayable (buffered) upload is redelivered with attempt + 1, to another
 //    consumer when one matches, up to MAX_DELIVERY_ATTEMPTS; then, or at once for a
-//    streamed upload, 502.
+//    streamed upload, 502. A consumer still holding an upload that ends otherwise
+//    (504, uploader gone) is told (Delivery::NotifyWhenOver) and is free once it
+//    lets go of the delivery.
 //  - The uploader gets a 2xx only when a consumer replied 2xx: every reply the
 //    dispatcher makes itself is an error.
 //
@@ -21,7 +23,9 @@
 //    waiting uploads to free consumers under mu_, then call Consumer::Start() on the
 //    calling thread after releasing it;
 //  - one timer thread, owned by the Dispatcher, sleeps on a CondVar until the nearest
-//    deadline and answers expired uploads (503, 504);
+//    deadline and answers expired uploads (503, 504). It never sleeps longer than the
+//    shorter of the two timeouts, so a new deadline is never earlier than its wake-up
+//    and submitting an upload does not have to wake it;
 //  - completion callbacks (DoneCallback) run on whichever thread decided the outcome
 //    (a consumer's, the timer thread, a submitter's), never with mu_ held.
 // Every public method is thread-safe.
@@ -41,7 +45,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <queue>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -132,14 +135,6 @@ class Dispatcher {
   struct ConsumerEntry;
   struct StartOrder;   // a match made under mu_, carried out after unlocking
   struct Completion;   // a DoneCallback to run after unlocking, and a source to abort
-  struct ReplyDeadline {
-    absl::Time deadline;
-    std::shared_ptr<Job> job;
-    uint64_t delivery_seq;
-    bool operator>(const ReplyDeadline& other) const {
-      return deadline > other.deadline;
-    }
-  };
 
   std::string NewUploadId();
 
@@ -152,13 +147,21 @@ class Dispatcher {
   void OnFail(const std::shared_ptr<Job>& job, uint64_t seq, ConsumerId consumer,
               const absl::Status& why);
   void Cancel(const std::shared_ptr<Job>& job, std::string_view reason);
+  // Delivery::NotifyWhenOver for delivery `seq` of `job`.
+  void NotifyWhenOver(const std::shared_ptr<Job>& job, uint64_t seq,
+                      absl::AnyInvocable<void() &&> callback);
 
-  // Under mu_: ends `job` with `reply` (or silently when `reply` is null).
-  void FinishLocked(Job& job, std::string_view reason, const ConsumerReply* reply,
+  // Under mu_: ends `job` with `reply`, moved from (or silently when `reply` is null).
+  void FinishLocked(Job& job, std::string_view reason, ConsumerReply* reply,
                     std::vector<Completion>* completions)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MarkFreeLocked(ConsumerId consumer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EnqueueLocked(std::shared_ptr<Job> job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A delivering job has exactly one entry in reply_deadlines_, keyed by the
+  // deadline it was armed with.
+  void ArmReplyDeadlineLocked(const std::shared_ptr<Job>& job)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DisarmReplyDeadlineLocked(Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MatchLocked(std::vector<StartOrder>* orders) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   ConsumerEntry* PickConsumerLocked(const Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ExpireLocked(absl::Time now, std::vector<Completion>* completions)
@@ -184,10 +187,10 @@ class Dispatcher {
   std::map<ConsumerId, std::unique_ptr<ConsumerEntry>> consumers_ ABSL_GUARDED_BY(mu_);
   // Uploads waiting for a consumer, oldest first; their dispatch deadlines ascend.
   std::deque<std::shared_ptr<Job>> waiting_ ABSL_GUARDED_BY(mu_);
-  // One entry per delivery started; stale entries are skipped when they come due.
-  std::priority_queue<ReplyDeadline, std::vector<ReplyDeadline>,
-                      std::greater<ReplyDeadline>>
-      reply_deadlines_ ABSL_GUARDED_BY(mu_);
+  // One entry per delivery under way, removed when it ends (so a finished upload is
+  // not kept for REPLY_TIMEOUT). A Next() pushes the job's deadline back without
+  // moving its entry; the entry moves when it comes due.
+  std::multimap<absl::Time, std::shared_ptr<Job>> reply_deadlines_ ABSL_GUARDED_BY(mu_);
 
   std::thread timer_thread_;  // last: starts after everything above exists
 };

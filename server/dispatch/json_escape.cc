@@ -47,8 +47,19 @@ void AppendJsonString(std::string_view text, std::string* out) {
   out->reserve(out->size() + text.size() + 2);
   out->push_back('"');
   size_t i = 0;
+  // Printable ASCII other than '"' and '\\' goes through as it is, a run at a time.
+  const auto plain = [](unsigned char c) {
+    return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
+  };
   while (i < text.size()) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (plain(c)) {
+      size_t end = i + 1;
+      while (end < text.size() && plain(static_cast<unsigned char>(text[end]))) ++end;
+      out->append(text.substr(i, end - i));
+      i = end;
+      continue;
+    }
     if (c < 0x80) {
       switch (c) {
         case '"':
@@ -73,11 +84,7 @@ void AppendJsonString(std::string_view text, std::string* out) {
           out->append("\\f");
           break;
         default:
-          if (c < 0x20 || c == 0x7F) {
-            AppendUnicodeEscape(c, out);
-          } else {
-            out->push_back(static_cast<char>(c));
-          }
+          AppendUnicodeEscape(c, out);  // the other controls and DEL
       }
       ++i;
       continue;

@@ -70,6 +70,7 @@ absl::StatusOr<std::unique_ptr<SinkPool>> SinkPool::Start(const SinkSettings& se
     ConsumerSpec spec;
     spec.name = absl::StrCat(AbslView(pool->sink_->name()), "-sink-", i);
     spec.path_prefixes = {"/"};
+    spec.paths_only = pool->sink_->ignores_bytes();
     pool->ids_.push_back(dispatcher->Register(worker, std::move(spec)));
     pool->workers_.push_back(std::move(worker));
   }

@@ -41,15 +41,14 @@ class SinkSession {
         sink_.NewFile(receipt_.upload_id, receipt_.files.size(), event.filename);
     if (!file.ok()) return ReplyError(file.status());
     file_ = *std::move(file);
-    if (event.path_only) {
-      // Never asked for: sinks register without paths_only.
+    if (event.path_only && (!sink_.ignores_bytes() || own_sha256_)) {
+      // Never asked for: only sinks that ignore the bytes register for paths only.
       return ReplyError(absl::InternalError("sink got a file by path only"));
     }
     return true;
   }
   bool operator()(const ChunkEvent& event) {
     if (own_sha256_) sha256_.Update(event.data);
-    current_.size += event.data.size();
     if (absl::Status status = file_->Write(event.data); !status.ok()) {
       return ReplyError(status);
     }
@@ -60,6 +59,7 @@ class SinkSession {
     file_.reset();
     if (!stored.ok()) return ReplyError(stored.status());
     current_.stored_name = *std::move(stored);
+    current_.size = event.size;
     if (own_sha256_) {
       current_.checksum_kind = ChecksumKind::kSha256;
       current_.checksum = sha256_.FinishHex();

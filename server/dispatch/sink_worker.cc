@@ -5,6 +5,12 @@
 #include "server/dispatch/sink_runner.h"
 
 namespace spillway {
+namespace {
+
+// Set while this thread runs a delivery inline in SinkWorker::Start().
+thread_local bool running_inline = false;
+
+}  // namespace
 
 SinkWorker::SinkWorker(std::shared_ptr<Sink> sink) : sink_(std::move(sink)) {
   thread_ = std::thread([this] { Run(); });
@@ -13,6 +19,12 @@ SinkWorker::SinkWorker(std::shared_ptr<Sink> sink) : sink_(std::move(sink)) {
 SinkWorker::~SinkWorker() { Stop(); }
 
 void SinkWorker::Start(std::unique_ptr<Delivery> delivery) {
+  if (sink_->ignores_bytes() && delivery->buffered() && !running_inline) {
+    running_inline = true;
+    RunSinkDelivery(*sink_, *delivery);
+    running_inline = false;
+    return;
+  }
   std::unique_ptr<Delivery> refused;
   {
     MutexLock lock(&mu_);

@@ -61,11 +61,11 @@ class ConsumeReactor::CallbackToken {
 
 // One thing the driver does with mu_ released.
 struct ConsumeReactor::Action {
-  enum class Kind { kNone, kUnregister, kReply, kFail, kWrite, kNext, kFinish };
+  enum class Kind { kNone, kUnregister, kReply, kFail, kWrite, kNext, kWatch, kFinish };
   Kind kind = Kind::kNone;
   std::unique_ptr<Delivery> delivery;  // kReply, kFail: taken from delivery_
-  Delivery* next_on = nullptr;         // kNext: still owned by delivery_
-  uint64_t generation = 0;             // kNext
+  Delivery* next_on = nullptr;         // kNext, kWatch: still owned by delivery_
+  uint64_t generation = 0;             // kNext, kWatch
   ConsumerReply reply;                 // kReply
   absl::Status why;                    // kFail
   Counter* outcome = nullptr;          // kReply, kFail
@@ -157,7 +157,9 @@ void ConsumeReactor::HandleReply(const v1::Reply& reply) {
   }
   // A reply for no upload, or a stale one, is dropped.
   if (delivery_ == nullptr || pending_reply_.has_value()) return;
-  if (!reply.upload_id().empty() && reply.upload_id() != upload_id_) return;
+  if (reply.upload_id().empty() ? !started_sent_ : reply.upload_id() != upload_id_) {
+    return;
+  }
   pending_reply_ = FromProtoReply(reply);
 }
 
@@ -230,6 +232,9 @@ void ConsumeReactor::AcceptDelivery(std::unique_ptr<Delivery> delivery) {
       ++generation_;
       next_outstanding_ = false;
       last_event_taken_ = false;
+      over_ = false;
+      watch_wanted_ = false;
+      started_sent_ = false;
       release_after_write_ = false;
       pending_reply_.reset();
       event_error_ = absl::OkStatus();
@@ -261,8 +266,19 @@ void ConsumeReactor::OnEvent(uint64_t generation, absl::StatusOr<UploadEvent> ev
       if (IsLastEvent(*event)) {
         last_event_taken_ = true;
         release_after_write_ = std::holds_alternative<RequestAbortedEvent>(*event);
+        // Now only the consumer's Reply moves things on, unless we hear otherwise.
+        watch_wanted_ = !release_after_write_;
       }
     }
+  }
+  Drive();
+}
+
+void ConsumeReactor::OnOver(uint64_t generation) {
+  {
+    MutexLock lock(&mu_);
+    if (generation != generation_ || delivery_ == nullptr) return;  // let go already
+    over_ = true;
   }
   Drive();
 }
@@ -277,6 +293,9 @@ std::unique_ptr<Delivery> ConsumeReactor::TakeDeliveryLocked() {
   next_outstanding_ = false;
   out_ready_ = false;
   last_event_taken_ = false;
+  over_ = false;
+  watch_wanted_ = false;
+  started_sent_ = false;
   release_after_write_ = false;
   pending_reply_.reset();
   event_error_ = absl::OkStatus();
@@ -330,11 +349,23 @@ ConsumeReactor::Action ConsumeReactor::NextActionLocked() {
   if (out_ready_ && !write_in_flight_ && !broken_) {
     out_ready_ = false;
     write_in_flight_ = true;
+    if (out_.has_request_started()) started_sent_ = true;
     action.kind = Action::Kind::kWrite;
     return action;
   }
+  if (delivery_ != nullptr && watch_wanted_) {
+    watch_wanted_ = false;
+    ++callbacks_;
+    action.kind = Action::Kind::kWatch;
+    action.next_on = delivery_.get();
+    action.generation = generation_;
+    return action;
+  }
   if (delivery_ != nullptr && !write_in_flight_ && !out_ready_ && !next_outstanding_ &&
-      !last_event_taken_) {
+      (!last_event_taken_ || over_)) {
+    // After RequestFinished only when the upload is over: that Next() yields
+    // RequestAborted.
+    over_ = false;
     next_outstanding_ = true;
     ++callbacks_;
     action.kind = Action::Kind::kNext;
@@ -382,6 +413,13 @@ void ConsumeReactor::Perform(Action& action) {
           });
       return;
     }
+    case Action::Kind::kWatch:
+      // Safe without mu_, as for kNext. May call back inline (already over).
+      action.next_on->NotifyWhenOver(
+          [token = CallbackToken(this), generation = action.generation]() mutable {
+            token.reactor()->OnOver(generation);
+          });
+      return;
     case Action::Kind::kFinish:
       Finish(action.finish);
       return;

@@ -14,8 +14,13 @@
 // A paths_only consumer gets FileStarted.path_only and no Chunks for spilled files
 // (the cursor does that, from ConsumerSpec).
 //
-// A consumer that never replies keeps its stream busy: after the dispatcher's 504 it
-// gets nothing more until it replies (the late reply is dropped) or goes away.
+// Once RequestFinished has gone out nothing more is pulled, so the reactor asks the
+// delivery to say if the upload ends before the consumer replies
+// (Delivery::NotifyWhenOver): the reply timed out (504) or the uploader went away.
+// Then one more Next() yields RequestAborted, which is written like any other, and
+// the stream is free for the next upload. A late Reply naming the aborted upload is
+// dropped; one naming no upload counts only once the next upload's RequestStarted
+// has been sent, since before that it cannot be meant for it.
 //
 // Ownership: gRPC owns nothing here; the reactor is heap-allocated by
 // IngestService::Consume and deletes itself in OnDone(), and only there. It leaves
@@ -80,6 +85,8 @@ class ConsumeReactor final
   void AcceptDelivery(std::unique_ptr<Delivery> delivery);
   // A Next() callback for delivery `generation`.
   void OnEvent(uint64_t generation, absl::StatusOr<UploadEvent> event);
+  // The NotifyWhenOver callback for delivery `generation`.
+  void OnOver(uint64_t generation);
   void ReleaseCallback();
   // Handles Attach; returns false (with finish_status_ set) on a protocol error.
   bool HandleAttach(const v1::Attach& attach);
@@ -109,7 +116,12 @@ class ConsumeReactor final
   std::string upload_id_ ABSL_GUARDED_BY(mu_);
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   bool next_outstanding_ ABSL_GUARDED_BY(mu_) = false;
-  bool last_event_taken_ ABSL_GUARDED_BY(mu_) = false;  // no Next() after it
+  bool last_event_taken_ ABSL_GUARDED_BY(mu_) = false;  // no Next() after it...
+  // ...unless the upload ended while its reply was awaited: one more, for
+  // RequestAborted.
+  bool over_ ABSL_GUARDED_BY(mu_) = false;
+  bool watch_wanted_ ABSL_GUARDED_BY(mu_) = false;  // RequestFinished was taken
+  bool started_sent_ ABSL_GUARDED_BY(mu_) = false;  // RequestStarted is being written
   bool release_after_write_ ABSL_GUARDED_BY(mu_) = false;  // RequestAborted
   std::optional<ConsumerReply> pending_reply_ ABSL_GUARDED_BY(mu_);
   absl::Status event_error_ ABSL_GUARDED_BY(mu_);

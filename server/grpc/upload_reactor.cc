@@ -1,5 +1,6 @@
 #include "server/grpc/upload_reactor.h"
 
+#include <chrono>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -60,6 +61,11 @@ void UploadReactor::OnReadDone(bool ok) {
     Fail(status);
     return;
   }
+  if (OverMaxBodySize()) {
+    // Reads start again once the prefix is in the stream (PumpReplay).
+    if (absl::Status status = SwitchToStream(); !status.ok()) Fail(status);
+    return;
+  }
   ReadNext();
 }
 
@@ -81,7 +87,16 @@ void UploadReactor::Pause() {
 void UploadReactor::Resume() {
   MutexLock lock(&mu_);
   paused_ = false;
-  if (read_parked_ && !finished_) {
+  if (finished_) return;
+  if (replaying_) {
+    // Not on this thread: it holds the source's lock, which Feed() takes.
+    if (!pumping_) {
+      pumping_ = true;
+      ScheduleReplayLocked();
+    }
+    return;
+  }
+  if (read_parked_) {
     read_parked_ = false;
     StartRead(&in_);
   }
@@ -173,17 +188,142 @@ absl::Status UploadReactor::HandleStart(const v1::UploadStart& start) {
   request.remote_address = context_->peer();
   // Fields and files, as a multipart/form-data body would carry them.
   request.content_type = "multipart/form-data";
-  if (start.has_total_size() && options_->max_body_size != 0 &&
+  total_declared_ = start.has_total_size();
+  if (total_declared_ && options_->max_body_size != 0 &&
       start.total_size() > options_->max_body_size) {
-    framer_.emplace();
-    request.content_type = framer_->content_type();
-    absl::StatusOr<std::shared_ptr<StreamUploadSource>> source =
-        StreamUploadSource::Create(request, options_->stream, this);
-    if (!source.ok()) return source.status();
-    stream_ = *std::move(source);
-    Dispatch(stream_);  // at once: the bytes flow as the consumer takes them
+    return StartStream(request);
   }
   return absl::OkStatus();
+}
+
+absl::Status UploadReactor::StartStream(RequestInfo request) {
+  framer_.emplace();
+  request.content_type = framer_->content_type();
+  ASSIGN_OR_RETURN(stream_, StreamUploadSource::Create(std::move(request),
+                                                       options_->stream, this));
+  Dispatch(stream_);  // at once: the bytes flow as the consumer takes them
+  return absl::OkStatus();
+}
+
+bool UploadReactor::OverMaxBodySize() const {
+  // A declared total decided the mode at UploadStart, as Content-Length does.
+  return stream_ == nullptr && !total_declared_ && options_->max_body_size != 0 &&
+         upload_.total_bytes > options_->max_body_size;
+}
+
+absl::Status UploadReactor::SwitchToStream() {
+  auto replay = std::make_unique<Replay>();
+  if (current_file_ != nullptr) {
+    // Its bytes so far open its part; its live chunks continue it, still checked
+    // against its declared size (declared_size_).
+    UploadedFile* file = std::exchange(current_file_, nullptr);
+    RETURN_IF_ERROR(file->Finish());
+    replay->last_file_open = true;
+    in_stream_file_ = true;
+    stream_file_size_ = file->size();
+  }
+  replay->prefix = std::move(upload_);
+  replay_ = std::move(replay);
+  {
+    MutexLock lock(&mu_);
+    replaying_ = true;
+    pumping_ = true;  // this thread, below
+  }
+  RETURN_IF_ERROR(StartStream(replay_->prefix.request));
+  PumpReplay();
+  return absl::OkStatus();
+}
+
+void UploadReactor::PumpReplay() {
+  for (;;) {
+    {
+      MutexLock lock(&mu_);
+      if (finished_ || paused_) {
+        // Paused: Resume() schedules the rest. Finished: nothing more is wanted.
+        pumping_ = false;
+        return;
+      }
+    }
+    absl::StatusOr<bool> more = ReplayStep();
+    if (!more.ok()) {
+      {
+        MutexLock lock(&mu_);
+        pumping_ = false;
+      }
+      Fail(more.status());
+      return;
+    }
+    if (!*more) break;
+  }
+  replay_.reset();  // the prefix's memory and temp files are not needed any more
+  MutexLock lock(&mu_);
+  replaying_ = false;
+  pumping_ = false;
+  if (finished_) return;
+  if (paused_) {
+    read_parked_ = true;  // the last piece filled the source
+    return;
+  }
+  StartRead(&in_);
+}
+
+absl::StatusOr<bool> UploadReactor::ReplayStep() {
+  Replay& replay = *replay_;
+  if (replay.reader.has_value()) {
+    ASSIGN_OR_RETURN(const std::string_view chunk, replay.reader->Next());
+    if (!chunk.empty()) {
+      RETURN_IF_ERROR(stream_->Feed(chunk));
+      return true;
+    }
+    replay.reader.reset();
+    const bool open =
+        replay.last_file_open && replay.next_part == replay.prefix.order.size();
+    if (!open) {
+      RETURN_IF_ERROR(stream_->Feed(MultipartFramer::EndPart()));
+    }
+    return true;
+  }
+  if (replay.next_part == replay.prefix.order.size()) return false;
+  const BufferedUpload::PartRef part = replay.prefix.order[replay.next_part++];
+  if (!part.is_file) {
+    const FormField& field = replay.prefix.fields[part.index];
+    ASSIGN_OR_RETURN(const std::string framed,
+                     framer_->FieldPart(field.name, field.value));
+    RETURN_IF_ERROR(stream_->Feed(framed));
+    return true;
+  }
+  const UploadedFile& file = *replay.prefix.files[part.index];
+  ASSIGN_OR_RETURN(const std::string header,
+                   framer_->FilePartHeader(file.field_name(), file.filename(),
+                                           file.content_type()));
+  ASSIGN_OR_RETURN(FileChunkReader reader, file.NewReader(options_->stream.chunk_size));
+  replay.reader.emplace(std::move(reader));
+  RETURN_IF_ERROR(stream_->Feed(header));
+  return true;
+}
+
+void UploadReactor::ScheduleReplayLocked() {
+  // Replacing the previous alarm is safe: it has fired (its callback cleared
+  // pumping_), and a running callback keeps its own reference to it.
+  replay_alarm_ = std::make_unique<grpc::Alarm>();
+  replay_alarm_->Set(std::chrono::system_clock::now(),
+                     [link = link_](bool /*fired*/) { RunScheduledReplay(link); });
+}
+
+void UploadReactor::RunScheduledReplay(const std::shared_ptr<Link>& link) {
+  UploadReactor* reactor;
+  {
+    MutexLock lock(&link->mu);
+    reactor = link->reactor;
+    if (reactor == nullptr) return;  // the RPC is over (or the alarm was cancelled)
+    MutexLock reactor_lock(&reactor->mu_);
+    reactor->alarm_running_ = true;  // OnDone() waits for it
+  }
+  // Without the link's lock: an answer may come through it on this very thread.
+  reactor->PumpReplay();
+  MutexLock lock(&reactor->mu_);
+  reactor->alarm_running_ = false;
+  reactor->alarm_done_.SignalAll();
 }
 
 absl::Status UploadReactor::HandleStreamed(const v1::UploadRequest& request) {
@@ -313,6 +453,13 @@ void UploadReactor::OnDone() {
     // Waits for an answer being delivered right now; none comes in afterwards.
     MutexLock lock(&link_->mu);
     link_->reactor = nullptr;
+  }
+  {
+    // No alarm starts a replay step now; one under way still feeds the source.
+    MutexLock lock(&mu_);
+    alarm_done_.Await(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !alarm_running_;
+    });
   }
   // No Pause()/Resume() after this; one under way has returned.
   if (stream_ != nullptr) stream_->Detach();

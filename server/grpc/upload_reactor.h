@@ -5,14 +5,22 @@
 //    reactor assembles a BufferedUpload as messages arrive (each file in memory up to
 //    FILE_UPLOAD_MAX_MEMORY_SIZE, spilled to a temp file past it, refused past
 //    FILE_UPLOAD_MAX_SIZE) and submits it to the Dispatcher when the client
-//    half-closes. A body that only turns out larger than MAX_BODY_SIZE stays buffered
-//    (on disk): there is no switch to stream mode midway yet.
+//    half-closes.
 //  - Stream (declared total_size over MAX_BODY_SIZE): dispatched at UploadStart; the
 //    messages are framed as a multipart/form-data body (MultipartFramer) and fed to a
 //    StreamUploadSource, the same one HTTP uploads stream through. When its queue is
 //    over the high watermark the reactor stops reading (no StartRead, so gRPC flow
 //    control holds the client back) and reads again on Resume(). total_bytes in
 //    RequestFinished then counts the framed body.
+//  - Undeclared size grown past MAX_BODY_SIZE (field and file bytes): switched to
+//    stream mode as UploadExchange does for an HTTP body of unknown length. The
+//    upload is dispatched as a stream at once, and what was buffered so far (the
+//    "prefix": fields, finished files and the open file's first bytes) is replayed
+//    into the stream source, framed, one chunk at a time under its watermarks while
+//    no read is started; then the live messages follow, the open file's chunks
+//    continuing its part. Resume() comes under the source's lock, where Feed() cannot
+//    be called, so a paused replay is picked up again on a gRPC thread through a
+//    grpc::Alarm set to fire at once (the gRPC counterpart of posting to the loop).
 // The answer (the consumer's Reply, or the dispatcher's own 502/503/504 in the same
 // shape) is the RPC's response, with gRPC status OK: the HTTP-style status travels in
 // Reply.status. It may come before the client has finished sending (an early reply).
@@ -22,25 +30,27 @@
 // offset that does not add up) is INVALID_ARGUMENT, a file over its limit or a full
 // spill volume RESOURCE_EXHAUSTED, a cancelled call CANCELLED.
 //
-// This slice is buffered only: there is no stream mode for gRPC uploads yet, so an
-// upload over MAX_BODY_SIZE is still received whole (its files spill to disk, memory
-// stays bounded) before it is dispatched.
-//
 // Ownership: heap-allocated by IngestService::Upload, deletes itself in OnDone() and
-// only there. The dispatcher's DoneCallback reaches it through a small shared Link
-// that OnDone() cuts (under the link's mutex), so a late answer never touches a
-// deleted reactor. The assembled upload's files (and temp files) go with the reactor,
-// or, once submitted, with the dispatcher's last holder of the upload.
+// only there. The dispatcher's DoneCallback and the replay alarm reach it through a
+// small shared Link that OnDone() cuts (under the link's mutex), so a late answer or
+// alarm never touches a deleted reactor; OnDone() also waits for a replay step an
+// alarm is running. The assembled upload's files (and temp files) go with the
+// reactor, or, once submitted, with the dispatcher's last holder of the upload; a
+// replayed prefix's as soon as it has been replayed.
 //
 // Threading: read reactions are serialized by gRPC and own the assembly state; the
-// DoneCallback (any thread), OnCancel (a gRPC thread) and Resume() (the consumer's
-// thread, under the stream source's lock) meet them under mu_, which guards the
-// one-time Finish() and the parked read. StartRead() is only called with mu_ held and
-// finished_ false, so no read starts after Finish(). Lock order: the stream source's
+// replay is run by one thread at a time (the read reaction that switched, then
+// alarm callbacks), handed over under mu_ (pumping_), and no read is outstanding
+// meanwhile, so it owns that state too. The DoneCallback (any thread), OnCancel (a
+// gRPC thread) and Resume() (the consumer's thread, under the stream source's lock)
+// meet them under mu_, which guards the one-time Finish(), the parked read and the
+// replay hand-over. StartRead() is only called with mu_ held and finished_ false, so
+// no read starts after Finish(). Lock order: the link's mutex, the stream source's
 // lock, then mu_; the source is never called with mu_ held.
 #ifndef SPILLWAY_SERVER_GRPC_UPLOAD_REACTOR_H_
 #define SPILLWAY_SERVER_GRPC_UPLOAD_REACTOR_H_
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
@@ -54,6 +64,7 @@
 #include "server/dispatch/stream_upload_source.h"
 #include "server/grpc/multipart_framer.h"
 #include "server/upload/buffered_upload.h"
+#include "server/upload/file_chunk_reader.h"
 #include "server/upload/uploaded_file.h"
 #include "spillway/v1/ingest.pb.h"
 
@@ -64,7 +75,8 @@ struct UploadRpcOptions {
   // Memory threshold, size limit, checksum, temp directory and spill budget of each
   // file (the same as for HTTP uploads); the pointers inside are not owned.
   UploadedFileOptions file;
-  // MAX_BODY_SIZE: a declared total_size over it streams; 0 never streams.
+  // MAX_BODY_SIZE: a declared total_size over it streams, as does an undeclared
+  // upload once its bytes pass it; 0 never streams.
   uint64_t max_body_size = 0;
   StreamUploadOptions stream;  // chunk size, file limit, checksum, multipart limits
 };
@@ -82,17 +94,41 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
   void OnDone() override;
 
  private:
-  // What the DoneCallback holds instead of the reactor.
+  // What the DoneCallback and the replay alarm hold instead of the reactor.
   struct Link {
     Mutex mu;
     UploadReactor* reactor ABSL_GUARDED_BY(mu);  // null once OnDone() ran
+  };
+
+  // The buffered prefix of an upload switched to stream mode, being replayed.
+  struct Replay {
+    BufferedUpload prefix;
+    size_t next_part = 0;  // in prefix.order
+    // The last part is a file still open: the live chunks continue it.
+    bool last_file_open = false;
+    // Over the file being replayed; borrows it, so declared after `prefix`.
+    std::optional<FileChunkReader> reader;
   };
 
   ~UploadReactor() override = default;  // only through OnDone()
 
   absl::Status Handle(const v1::UploadRequest& request);
   absl::Status HandleStart(const v1::UploadStart& start);
+  // Dispatches a StreamUploadSource for `request`, framed as multipart.
+  absl::Status StartStream(RequestInfo request);
   absl::Status HandleStreamed(const v1::UploadRequest& request);
+  // Whether a buffered upload of undeclared size has grown past MAX_BODY_SIZE.
+  bool OverMaxBodySize() const;
+  // Turns the buffered upload into a stream and starts replaying it.
+  absl::Status SwitchToStream();
+  // Replays while the source has room, then hands back to reading. REQUIRES: this
+  // thread owns the replay (pumping_ set).
+  void PumpReplay();
+  // One piece of the prefix into the source; false once it is all in.
+  absl::StatusOr<bool> ReplayStep();
+  // A paused replay goes on on a gRPC thread.
+  void ScheduleReplayLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static void RunScheduledReplay(const std::shared_ptr<Link>& link);
   absl::Status EndFile();
   absl::Status EndStreamFile();
   // Buffered: at the client's half-close. Stream: at UploadStart.
@@ -103,7 +139,8 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
   // Starts the next read unless the RPC is finished or the stream source is full.
   void ReadNext();
 
-  // StreamFlow: Pause() inside Feed() (read thread), Resume() from the consumer's.
+  // StreamFlow: Pause() inside Feed() (read or replay thread), Resume() from the
+  // consumer's.
   void Pause() override;
   void Resume() override;
   void OnAnswer(ConsumerReply reply);
@@ -118,6 +155,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
   // Read-reaction state.
   v1::UploadRequest in_;
   bool started_ = false;
+  bool total_declared_ = false;  // UploadStart.total_size was sent
   BufferedUpload upload_;
   UploadedFile* current_file_ = nullptr;  // in upload_.files
   std::optional<uint64_t> declared_size_;  // of current_file_
@@ -126,12 +164,20 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
   std::shared_ptr<StreamUploadSource> stream_;
   bool in_stream_file_ = false;
   uint64_t stream_file_size_ = 0;
+  std::unique_ptr<Replay> replay_;  // owned by whoever runs the replay
 
   Mutex mu_;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool paused_ ABSL_GUARDED_BY(mu_) = false;       // the stream source is full
   bool read_parked_ ABSL_GUARDED_BY(mu_) = false;  // a read waits for Resume()
+  bool replaying_ ABSL_GUARDED_BY(mu_) = false;  // no reads until the prefix is in
+  bool pumping_ ABSL_GUARDED_BY(mu_) = false;    // a thread runs it, or an alarm will
+  bool alarm_running_ ABSL_GUARDED_BY(mu_) = false;  // OnDone() waits for it
+  CondVar alarm_done_;
+  // A fresh one per pause: a callback alarm must not be set again while its callback
+  // may still be running.
+  std::unique_ptr<grpc::Alarm> replay_alarm_ ABSL_GUARDED_BY(mu_);
   UploadHandle handle_ ABSL_GUARDED_BY(mu_);
 };
 

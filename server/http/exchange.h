@@ -54,6 +54,10 @@ class Exchange {
   // The stream ended before a response was sent (client closed, RST_STREAM,
   // timeout), or after it: either way the Responder is gone after this call.
   virtual void OnStreamClosed() = 0;
+  // The session answered the request itself with `status` (a body timeout, a
+  // malformed chunked body) instead of the exchange's response; OnStreamClosed()
+  // follows. Only the access log and the metrics care.
+  virtual void OnSessionResponded(int status) {}
 };
 
 // Thread-safe; shared by all loops.

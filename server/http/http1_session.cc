@@ -429,6 +429,7 @@ void Http1Session::FailParse(int status, std::string_view message) {
     // The request whose body broke the parse ends here, unanswered by its handler.
     current_ = nullptr;
     if (!stream->response_written_) {
+      if (stream->exchange_ != nullptr) stream->exchange_->OnSessionResponded(status);
       std::unique_ptr<Http1Stream> owned = std::move(streams_.back());
       streams_.pop_back();
       CloseStream(owned.get());

@@ -846,6 +846,7 @@ void Http2Session::OnTimer() {
     // The body stalled: answer 408 (which stops delivering the body), then reset
     // the stream once the response is out (MaybeResetDiscarding).
     s->timed_out_ = true;
+    if (!s->responded_ && s->exchange_ != nullptr) s->exchange_->OnSessionResponded(408);
     s->Respond(HttpResponse::Error(408, "request body timeout"));
   }
   Flush();

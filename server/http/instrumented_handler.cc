@@ -18,7 +18,10 @@ class InstrumentedExchange final : public Exchange, public Responder {
  public:
   InstrumentedExchange(InstrumentedHandler* owner, const RequestHead& head,
                        Responder* responder)
-      : owner_(owner), head_(head), responder_(responder), started_(absl::Now()) {}
+      : owner_(owner),
+        head_{head.protocol, head.method, head.path, head.remote_address},
+        responder_(responder),
+        started_(absl::Now()) {}
 
   void set_inner(std::shared_ptr<Exchange> inner) { inner_ = std::move(inner); }
 
@@ -29,6 +32,9 @@ class InstrumentedExchange final : public Exchange, public Responder {
   }
   void OnBodyEnd() override {
     if (inner_ != nullptr) inner_->OnBodyEnd();
+  }
+  void OnSessionResponded(int status) override {
+    if (status_ == 0) status_ = status;
   }
   void OnStreamClosed() override {
     if (closed_) return;
@@ -58,7 +64,7 @@ class InstrumentedExchange final : public Exchange, public Responder {
 
  private:
   InstrumentedHandler* const owner_;
-  const RequestHead head_;
+  const InstrumentedHandler::LoggedHead head_;
   Responder* responder_;  // the session's; null once the stream closed
   std::shared_ptr<Exchange> inner_;
   const absl::Time started_;
@@ -88,16 +94,30 @@ std::shared_ptr<Exchange> InstrumentedHandler::Start(const RequestHead& head,
   return exchange;
 }
 
-void InstrumentedHandler::Finish(const RequestHead& head, int status, uint64_t bytes_out,
+Counter* InstrumentedHandler::RequestsCounter(const std::string& protocol, int status) {
+  const int row = protocol == "HTTP/1.1" ? 0 : protocol == "HTTP/2" ? 1 : -1;
+  const bool cached = row >= 0 && status >= kMinStatus && status <= kMaxStatus;
+  if (cached) {
+    Counter* counter = requests_by_status_[row][status - kMinStatus].load(
+        std::memory_order_acquire);
+    if (counter != nullptr) return counter;
+  }
+  // Label values are bounded: the protocols and the statuses Spillway sends.
+  Counter* counter = metrics_->GetCounter(
+      "spillway_requests_total", "Requests by protocol and final status.",
+      Labels({{"protocol", protocol}, {"status", std::to_string(status)}}));
+  // The registry returns the same counter to every caller, so racing stores agree.
+  if (cached) {
+    requests_by_status_[row][status - kMinStatus].store(counter, std::memory_order_release);
+  }
+  return counter;
+}
+
+void InstrumentedHandler::Finish(const LoggedHead& head, int status, uint64_t bytes_out,
                                  uint64_t bytes_in, double seconds) {
   in_flight_->Add(-1);
   duration_->Observe(seconds);
-  // Label values are bounded: two protocols and the statuses Spillway sends.
-  metrics_
-      ->GetCounter("spillway_requests_total", "Requests by protocol and final status.",
-                   Labels({{"protocol", head.protocol},
-                           {"status", std::to_string(status)}}))
-      ->Increment();
+  RequestsCounter(head.protocol, status)->Increment();
   if (!access_log_) return;
   std::string line = "{\"event\":\"access\",\"method\":";
   AppendJsonString(head.method, &line);

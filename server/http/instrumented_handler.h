@@ -14,9 +14,11 @@
 #ifndef SPILLWAY_SERVER_HTTP_INSTRUMENTED_HANDLER_H_
 #define SPILLWAY_SERVER_HTTP_INSTRUMENTED_HANDLER_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "server/admin/metrics.h"
 #include "server/http/exchange.h"
@@ -33,16 +35,33 @@ class InstrumentedHandler final : public RequestHandler {
   // Requests started and not yet closed.
   int64_t in_flight() const { return in_flight_->value(); }
 
+  // What the access log keeps of a request: a copy of the whole head (every header)
+  // would cost several allocations per request.
+  struct LoggedHead {
+    std::string protocol;
+    std::string method;
+    std::string path;
+    std::string remote_address;
+  };
+
  private:
   friend class InstrumentedExchange;
-  void Finish(const RequestHead& head, int status, uint64_t bytes_out, uint64_t bytes_in,
+  void Finish(const LoggedHead& head, int status, uint64_t bytes_out, uint64_t bytes_in,
               double seconds);
+  Counter* RequestsCounter(const std::string& protocol, int status);
 
   RequestHandler* const inner_;      // not owned
   MetricsRegistry* const metrics_;   // not owned
   const bool access_log_;
   Gauge* const in_flight_;
   Histogram* const duration_;
+  // spillway_requests_total by HTTP/1.1 or HTTP/2 and status 100..599, filled on
+  // first use: the registry lookup (a lock and a label string) leaves the
+  // per-request path. Other protocols go to the registry.
+  static constexpr int kMinStatus = 100;
+  static constexpr int kMaxStatus = 599;
+  std::array<std::array<std::atomic<Counter*>, kMaxStatus - kMinStatus + 1>, 2>
+      requests_by_status_{};
 };
 
 }  // namespace spillway

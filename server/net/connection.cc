@@ -44,6 +44,7 @@ Connection::~Connection() {
   // Normally Finalize() already ran; this covers a registry torn down at exit.
   if (linger_timer_ != 0) loop_->CancelTimer(linger_timer_);
   if (first_bytes_timer_ != 0) loop_->CancelTimer(first_bytes_timer_);
+  if (send_timer_ != 0) loop_->CancelTimer(send_timer_);
   if (watching_) loop_->Unwatch(fd_.get());
   if (session_ != nullptr && !finalized_) session_->OnClose();
 }
@@ -191,6 +192,12 @@ void Connection::Write(std::string_view bytes) {
     if (bytes.empty()) return;
     out_.clear();
     out_pos_ = 0;
+    // Output starts waiting for the peer: from now on it must keep taking bytes.
+    last_send_progress_ = loop_->now();
+    if (send_timer_ == 0 && options_.send_timeout > absl::ZeroDuration() &&
+        options_.send_timeout != absl::InfiniteDuration()) {
+      ArmSendTimer(options_.send_timeout);
+    }
   }
   out_.append(bytes);
   if (write_blocked()) write_was_blocked_ = true;
@@ -206,6 +213,7 @@ void Connection::FlushOutput() {
     ssize_t n = ::send(fd_.get(), out_.data() + out_pos_, pending_output(), MSG_NOSIGNAL);
     if (n > 0) {
       out_pos_ += n;
+      last_send_progress_ = loop_->now();
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -230,6 +238,24 @@ void Connection::FlushOutput() {
   if (closed_) return;
   if (close_after_write_ && pending_output() == 0 && !lingering_) StartLinger();
   UpdateInterest();
+}
+
+void Connection::ArmSendTimer(absl::Duration delay) {
+  std::weak_ptr<Connection> weak = weak_from_this();
+  send_timer_ = loop_->AddTimer(delay, [weak] {
+    if (auto self = weak.lock()) self->OnSendTimer();
+  });
+}
+
+void Connection::OnSendTimer() {
+  send_timer_ = 0;
+  if (closed_ || pending_output() == 0) return;  // re-armed when output waits again
+  const absl::Time deadline = last_send_progress_ + options_.send_timeout;
+  if (loop_->now() < deadline) {
+    ArmSendTimer(deadline - loop_->now());
+    return;
+  }
+  CloseNow();
 }
 
 void Connection::StartLinger() {
@@ -307,6 +333,10 @@ void Connection::CloseNow() {
   if (first_bytes_timer_ != 0) {
     loop_->CancelTimer(first_bytes_timer_);
     first_bytes_timer_ = 0;
+  }
+  if (send_timer_ != 0) {
+    loop_->CancelTimer(send_timer_);
+    send_timer_ = 0;
   }
   // Finalizing calls into the session; never while one of its methods (or the
   // caller's) may be on the stack.

@@ -57,6 +57,10 @@ class Connection final : public ConnectionIo,
     absl::Duration linger = absl::Seconds(2);
     // From accept to the bytes that choose HTTP/1.1 or HTTP/2 (HEADER_TIMEOUT).
     absl::Duration first_bytes_timeout = absl::Seconds(10);
+    // Output waiting with no byte taken by the peer for this long closes the
+    // connection (SEND_TIMEOUT): a client that stopped reading would otherwise hold
+    // it, and its pending responses, forever. Zero or infinite turns it off.
+    absl::Duration send_timeout = absl::Seconds(60);
   };
   // Called once, on the loop thread, when the connection has closed.
   using ClosedCallback = std::function<void(Connection*)>;
@@ -98,6 +102,10 @@ class Connection final : public ConnectionIo,
   void ReadFromSocket();
   void ProcessInput();
   bool ChooseSession();  // false: not enough bytes yet, or failed (closed)
+  // SEND_TIMEOUT: armed when output starts waiting; on expiry, closes the
+  // connection if the peer took nothing since, else re-arms from its last progress.
+  void ArmSendTimer(absl::Duration delay);
+  void OnSendTimer();
   void FlushOutput();
   void StartLinger();
   void UpdateInterest();
@@ -133,6 +141,8 @@ class Connection final : public ConnectionIo,
   int depth_ = 0;
   EventLoop::TimerId linger_timer_ = 0;
   EventLoop::TimerId first_bytes_timer_ = 0;  // armed from Start() to ChooseSession()
+  EventLoop::TimerId send_timer_ = 0;  // armed while output waits (SEND_TIMEOUT)
+  absl::Time last_send_progress_;      // when the peer last took output bytes
 };
 
 }  // namespace spillway

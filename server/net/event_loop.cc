@@ -70,6 +70,11 @@ void EventLoop::Stop() {
 }
 
 void EventLoop::Post(Task task) {
+  if (IsInLoopThread()) {
+    // Run() reaches RunPostedTasks() before it waits again.
+    local_tasks_.push_back(std::move(task));
+    return;
+  }
   bool was_empty;
   {
     MutexLock lock(&tasks_mu_);
@@ -150,13 +155,18 @@ void EventLoop::RunPostedTasks() {
     MutexLock lock(&tasks_mu_);
     batch.swap(tasks_);
   }
+  std::vector<Task> local_batch;
+  local_batch.swap(local_tasks_);
   // Tasks posted by these tasks run in the next iteration, so a task that re-posts
   // itself cannot starve I/O.
   for (Task& task : batch) std::move(task)();
+  for (Task& task : local_batch) std::move(task)();
 }
 
 int EventLoop::NextTimeoutMs() const {
-  // Posted tasks need no check here: Post() wrote the eventfd, so epoll returns.
+  // Tasks posted from other threads need no check here: Post() wrote the eventfd, so
+  // epoll returns. The loop's own tasks only need it not to sleep.
+  if (!local_tasks_.empty()) return 0;
   if (timers_.empty()) return -1;
   const absl::Duration wait = timers_.begin()->first - absl::Now();
   if (wait <= absl::ZeroDuration()) return 0;

@@ -1,7 +1,9 @@
 // EventLoop: one thread's epoll loop. Every connection, listener and HTTP session
 // lives on exactly one loop and is touched only from that loop's thread. The only way
 // to reach a loop from another thread is Post(): a task queue guarded by a mutex plus
-// an eventfd that wakes epoll_wait. Timers (header/idle timeouts) are loop-local.
+// an eventfd that wakes epoll_wait. A task the loop posts to itself (an upload answered
+// inline, say) goes to a loop-local queue instead: no lock, no eventfd write, no extra
+// wake-up. Timers (header/idle timeouts) are loop-local.
 //
 // Ownership: the loop does not own the IoHandlers or fds it watches; whoever calls
 // Watch() must Unwatch() before closing the fd or destroying the handler.
@@ -49,7 +51,8 @@ class EventLoop {
   // Thread-safe. Run() returns after the current iteration.
   void Stop();
 
-  // Thread-safe: queues `task` to run on the loop thread, in FIFO order.
+  // Thread-safe: queues `task` to run on the loop thread, after the current I/O
+  // events; tasks from one thread run in the order they were posted.
   void Post(Task task);
   bool IsInLoopThread() const;
 
@@ -81,6 +84,7 @@ class EventLoop {
 
   Mutex tasks_mu_;
   std::vector<Task> tasks_ ABSL_GUARDED_BY(tasks_mu_);
+  std::vector<Task> local_tasks_;  // loop-thread only: posted by the loop itself
 
   // Loop-thread only. Handlers by fd: an event for an fd Unwatch()ed earlier in the
   // same epoll batch finds no entry and is dropped, so a handler destroyed by an

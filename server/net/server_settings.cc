@@ -37,6 +37,10 @@ constexpr SettingSpec kBodyTimeout = {
     "BODY_TIMEOUT", "30s",
     "no request body byte for this long while one is expected (and not held back by "
     "the server): 408 (HTTP/1.1 then closes; HTTP/2 resets the stream); 0 turns it off"};
+constexpr SettingSpec kSendTimeout = {
+    "SEND_TIMEOUT", "60s",
+    "a client that takes none of the response bytes waiting for it for this long "
+    "(it stopped reading) is disconnected; 0 turns it off"};
 constexpr SettingSpec kMaxConnections = {
     "MAX_CONNECTIONS", "10000",
     "open client connections per process; beyond it a new connection gets 503 with "
@@ -50,10 +54,11 @@ constexpr SettingSpec kH2MaxConcurrentStreams = {
     "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; streams beyond it are refused "
     "(RST_STREAM REFUSED_STREAM)"};
 
-constexpr std::array<SettingSpec, 12> kSpecs = {
-    kHttpPort,      kListenAddress,  kEventLoops,         kMaxHeaderBytes,
-    kDrainTimeout,  kAccessLog,      kHeaderTimeout,      kIdleTimeout,
-    kBodyTimeout,   kMaxConnections, kMaxConcurrentUploads, kH2MaxConcurrentStreams};
+constexpr std::array<SettingSpec, 13> kSpecs = {
+    kHttpPort,       kListenAddress,        kEventLoops,    kMaxHeaderBytes,
+    kDrainTimeout,   kAccessLog,            kHeaderTimeout, kIdleTimeout,
+    kBodyTimeout,    kSendTimeout,          kMaxConnections, kMaxConcurrentUploads,
+    kH2MaxConcurrentStreams};
 
 absl::StatusOr<bool> ParseBool(std::string_view text) {
   if (text == "true" || text == "1" || text == "yes") return true;
@@ -89,6 +94,7 @@ absl::StatusOr<ServerSettings> ServerSettings::FromSource(SettingsSource& source
   ASSIGN_OR_RETURN(settings.header_timeout, source.GetDuration(kHeaderTimeout));
   ASSIGN_OR_RETURN(settings.idle_timeout, source.GetDuration(kIdleTimeout));
   ASSIGN_OR_RETURN(settings.body_timeout, source.GetDuration(kBodyTimeout));
+  ASSIGN_OR_RETURN(settings.send_timeout, source.GetDuration(kSendTimeout));
   ASSIGN_OR_RETURN(settings.max_connections,
                    source.GetInteger(kMaxConnections, 1, int64_t{1} << 30));
   ASSIGN_OR_RETURN(settings.max_concurrent_uploads,

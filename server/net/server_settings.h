@@ -28,6 +28,7 @@ struct ServerSettings {
   absl::Duration header_timeout = absl::Seconds(10);
   absl::Duration idle_timeout = absl::Seconds(60);
   absl::Duration body_timeout = absl::Seconds(30);
+  absl::Duration send_timeout = absl::Seconds(60);
   int64_t max_connections = 10000;        // per process, over all loops
   int64_t max_concurrent_uploads = 1000;  // requests in flight, admin paths aside
   uint32_t h2_max_concurrent_streams = 100;

@@ -107,8 +107,7 @@ absl::Status UploadedFile::Spill() {
 }
 
 absl::Status UploadedFile::WriteToFile(std::string_view data) {
-  if (data.size() >= kWriteBufferSize) {
-    // Large appends skip the buffer: one copy fewer, and the kernel gets big writes.
+  if (data.size() >= kDirectWriteSize) {
     RETURN_IF_ERROR(FlushWriteBuffer());
     return WriteFully(data);
   }

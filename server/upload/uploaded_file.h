@@ -53,9 +53,11 @@ struct UploadedFileOptions {
 
 class UploadedFile {
  public:
-  // Coalescing buffer for small appends once spilled; larger appends are written
-  // directly.
+  // Coalescing buffer for small appends once spilled. Appends of kDirectWriteSize or
+  // more are written directly: a socket read's worth of body arrives as one slice just
+  // under 64 KiB, and copying it first would cost more than the extra write() saves.
   static constexpr size_t kWriteBufferSize = 64 * 1024;
+  static constexpr size_t kDirectWriteSize = 16 * 1024;
 
   // The strings are the part's metadata as the uploader sent them; they are never used
   // to name anything on disk.

@@ -65,6 +65,7 @@ struct ReceivedUpload {
   std::vector<ReceivedFile> files;
   bool finished = false;  // RequestFinished came
   bool aborted = false;   // RequestAborted came
+  std::string abort_reason;
   bool replied_early = false;
   std::string reply_body;  // what the consumer answered
 };
@@ -83,6 +84,11 @@ class TestConsumer {
     uint32_t early_reply_status = 0;
     // After RequestFinished: the status to reply (0: never reply).
     uint32_t reply_status = 201;
+    // The first this many uploads get no Reply at all, whatever reply_status says.
+    int unanswered_uploads = 0;
+    // On each RequestStarted after the first, a Reply (status 418) naming the upload
+    // before is sent first: a late answer the server must drop.
+    bool stale_reply_on_start = false;
     // False: only the size and SHA-256 of the files are kept (for huge bodies).
     bool keep_data = true;
     // Sleeps this long after each Chunk: a slow consumer.
@@ -150,6 +156,7 @@ class TestConsumer {
     ReceivedUpload current;
     Checksum sha256 = Checksum::Create(ChecksumKind::kSha256);
     int chunks = 0;
+    int finished_uploads = 0;
     while (stream->Read(&message)) {
       // After an early reply, what the server had already sent of that upload is
       // ignored until the next RequestStarted.
@@ -159,6 +166,9 @@ class TestConsumer {
       }
       switch (message.kind_case()) {
         case v1::ServerMessage::kRequestStarted:
+          if (options_.stale_reply_on_start && !current.started.upload_id().empty()) {
+            stream->Write(MakeReply(current, 418));
+          }
           current = ReceivedUpload();
           current.started = message.request_started();
           if (options_.early_reply_status != 0) {
@@ -214,13 +224,15 @@ class TestConsumer {
           absl::StrAppend(&body, "]}");
           current.reply_body = body;
           Record(current);
-          if (options_.reply_status != 0) {
+          const bool unanswered = finished_uploads++ < options_.unanswered_uploads;
+          if (options_.reply_status != 0 && !unanswered) {
             stream->Write(MakeReply(current, options_.reply_status));
           }
           break;
         }
         case v1::ServerMessage::kRequestAborted:
           current.aborted = true;
+          current.abort_reason = message.request_aborted().reason();
           Record(current);
           break;
         default:
@@ -478,6 +490,43 @@ TEST_F(GrpcTest, ConsumerThatNeverReplies504AfterReplyTimeout) {
   EXPECT_TRUE(consumer->uploads()[0].finished);
 }
 
+TEST_F(GrpcTest, ReplyTimeoutAbortsTheDeliveryAndFreesTheConsumeStream) {
+  StartServer({"--reply-timeout=1s"});
+  TestConsumer::Options options;
+  options.unanswered_uploads = 1;
+  options.stale_reply_on_start = true;  // then answers the first upload, too late
+  auto consumer = AddConsumer(options);  // the only consumer
+  const std::string data = RandomishBytes(300 * 1024, 15);  // spilled
+  const HttpResult timed_out = Curl({"-F", "file=@" + WriteInput("in.bin", data)});
+  EXPECT_EQ(timed_out.status, 504);
+  // Recorded at RequestFinished, then again at the RequestAborted that follows it.
+  ASSERT_TRUE(consumer->WaitForUploads(2));
+  const ReceivedUpload aborted = consumer->uploads()[1];
+  EXPECT_TRUE(aborted.finished);
+  EXPECT_TRUE(aborted.aborted);
+  EXPECT_THAT(aborted.abort_reason, HasSubstr("reply timed out"));
+  ASSERT_EQ(aborted.files.size(), 1u);
+  ExpectIntact(aborted.files[0], data);
+
+  // The same stream takes the next upload; the stale 418 for the first one, sent
+  // while the second is being delivered, is not taken as the second one's answer.
+  const std::string next = RandomishBytes(100 * 1024, 16);
+  const HttpResult answered = Curl({"-F", "file=@" + WriteInput("next.bin", next)});
+  ASSERT_TRUE(consumer->WaitForUploads(3));
+  const ReceivedUpload second = consumer->uploads()[2];
+  EXPECT_NE(second.started.upload_id(), aborted.started.upload_id());
+  EXPECT_EQ(second.started.attempt(), 1u);
+  EXPECT_EQ(answered.status, 201);
+  EXPECT_EQ(answered.body, second.reply_body);
+  ASSERT_EQ(second.files.size(), 1u);
+  ExpectIntact(second.files[0], next);
+  EXPECT_THAT(Metrics(),
+              HasSubstr("spillway_grpc_deliveries_total{outcome=\"aborted\"} 1\n"));
+  // The aborted upload's temp file went when its delivery was let go, before the
+  // stream was free; the second one's before its answer.
+  EXPECT_THAT(ListDir(spill_), IsEmpty());
+}
+
 TEST_F(GrpcTest, EarlyReplyAfterRequestStartedAnswersTheUploader) {
   StartServer();
   TestConsumer::Options options;
@@ -501,10 +550,12 @@ TEST_F(GrpcTest, EarlyReplyAfterRequestStartedAnswersTheUploader) {
   }
 }
 
-// Sends `data` as one file of an Upload RPC to /grpc/files, 1 MiB per Chunk;
+// Sends the field note=hi and then `files` (the first named `big "quoted".bin`, the
+// others partN.bin) in an Upload RPC to /grpc/files, 1 MiB per Chunk;
 // `declared_total`, if set, goes into UploadStart.total_size.
-grpc::Status UploadOverGrpc(uint16_t port, const std::string& data,
-                            std::optional<uint64_t> declared_total, v1::Reply* reply) {
+grpc::Status UploadFilesOverGrpc(uint16_t port, const std::vector<std::string>& files,
+                                 std::optional<uint64_t> declared_total,
+                                 v1::Reply* reply) {
   auto stub = v1::Ingest::NewStub(grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
@@ -520,20 +571,30 @@ grpc::Status UploadOverGrpc(uint16_t port, const std::string& data,
   request.mutable_field()->set_name("note");
   request.mutable_field()->set_value("hi");
   ok = ok && writer->Write(request);
-  request.Clear();
-  request.mutable_file()->set_field_name("file");
-  request.mutable_file()->set_filename("big \"quoted\".bin");
-  request.mutable_file()->set_content_type("application/octet-stream");
-  request.mutable_file()->set_size(data.size());
-  ok = ok && writer->Write(request);
-  for (size_t offset = 0; ok && offset < data.size(); offset += 1024 * 1024) {
+  for (size_t i = 0; i < files.size(); ++i) {
+    const std::string& data = files[i];
     request.Clear();
-    request.mutable_chunk()->set_offset(offset);
-    request.mutable_chunk()->set_data(data.substr(offset, 1024 * 1024));
-    ok = writer->Write(request);
+    request.mutable_file()->set_field_name("file");
+    request.mutable_file()->set_filename(i == 0 ? "big \"quoted\".bin"
+                                                : absl::StrCat("part", i, ".bin"));
+    request.mutable_file()->set_content_type("application/octet-stream");
+    request.mutable_file()->set_size(data.size());
+    ok = ok && writer->Write(request);
+    for (size_t offset = 0; ok && offset < data.size(); offset += 1024 * 1024) {
+      request.Clear();
+      request.mutable_chunk()->set_offset(offset);
+      request.mutable_chunk()->set_data(data.substr(offset, 1024 * 1024));
+      ok = writer->Write(request);
+    }
   }
   if (ok) writer->WritesDone();
   return writer->Finish();
+}
+
+// Sends `data` as the one file of an Upload RPC (UploadFilesOverGrpc).
+grpc::Status UploadOverGrpc(uint16_t port, const std::string& data,
+                            std::optional<uint64_t> declared_total, v1::Reply* reply) {
+  return UploadFilesOverGrpc(port, {data}, declared_total, reply);
 }
 
 TEST_F(GrpcTest, UploadRpcReachesConsumerIntactBufferedAndStreamed) {
@@ -542,11 +603,14 @@ TEST_F(GrpcTest, UploadRpcReachesConsumerIntactBufferedAndStreamed) {
   options.path_prefixes = {"/grpc"};
   options.sleep_per_chunk = absl::Milliseconds(1);  // slower than the uploader
   auto consumer = AddConsumer(options);
-  const std::string data = RandomishBytes(5 * 1024 * 1024 + 123, 11);
-  // Undeclared: buffered (spilled); declared over MAX_BODY_SIZE (1Mi): streamed.
-  const std::optional<uint64_t> totals[] = {std::nullopt, data.size() + 2};
+  // Undeclared and within MAX_BODY_SIZE (1Mi): buffered (spilled); declared over it:
+  // streamed.
+  const std::string datas[] = {RandomishBytes(300 * 1024 + 123, 11),
+                               RandomishBytes(5 * 1024 * 1024 + 123, 11)};
+  const std::optional<uint64_t> totals[] = {std::nullopt, datas[1].size() + 2};
   for (size_t i = 0; i < 2; ++i) {
     SCOPED_TRACE(i);
+    const std::string& data = datas[i];
     v1::Reply reply;
     const grpc::Status status = UploadOverGrpc(server_->grpc_port(), data, totals[i], &reply);
     ASSERT_TRUE(status.ok()) << status.error_message();
@@ -567,6 +631,43 @@ TEST_F(GrpcTest, UploadRpcReachesConsumerIntactBufferedAndStreamed) {
     ExpectIntact(upload.files[0], data);
     EXPECT_THAT(ListDir(spill_), IsEmpty());
   }
+}
+
+TEST_F(GrpcTest, UploadRpcOfUndeclaredSizeSwitchesToStreamPastMaxBodySize) {
+  StartServer();  // MAX_BODY_SIZE 1Mi, FILE_UPLOAD_MAX_MEMORY_SIZE 64Ki
+  TestConsumer::Options options;
+  options.path_prefixes = {"/grpc"};
+  options.sleep_per_chunk = absl::Milliseconds(1);  // slower than the uploader
+  auto consumer = AddConsumer(options);
+  // The field, the first file (spilled) and the second's first MiB are buffered
+  // when the total passes 1Mi; they are replayed into the stream, the rest follows.
+  const std::string first = RandomishBytes(100 * 1024, 17);
+  const std::string second = RandomishBytes(5 * 1024 * 1024 + 123, 18);
+  v1::Reply reply;
+  const grpc::Status status =
+      UploadFilesOverGrpc(server_->grpc_port(), {first, second}, std::nullopt, &reply);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(consumer->WaitForUploads(1));
+  const ReceivedUpload upload = consumer->uploads().back();
+  EXPECT_EQ(reply.status(), 201u);
+  EXPECT_EQ(reply.body(), upload.reply_body);
+  EXPECT_EQ(upload.started.mode(), v1::MODE_STREAM);
+  EXPECT_FALSE(upload.started.has_content_length());
+  ASSERT_EQ(upload.fields.size(), 1u);
+  EXPECT_EQ(upload.fields[0], std::make_pair(std::string("note"), std::string("hi")));
+  ASSERT_EQ(upload.files.size(), 2u);
+  const std::string* sent[] = {&first, &second};
+  for (size_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i);
+    const v1::UploadedFile& meta = upload.files[i].meta;
+    EXPECT_EQ(meta.filename(), i == 0 ? "big \"quoted\".bin" : "part1.bin");
+    EXPECT_EQ(meta.mode(), v1::MODE_STREAM);
+    EXPECT_FALSE(meta.in_memory());
+    EXPECT_THAT(meta.path(), IsEmpty());
+    EXPECT_FALSE(meta.path_only());
+    ExpectIntact(upload.files[i], *sent[i]);
+  }
+  EXPECT_THAT(ListDir(spill_), IsEmpty());
 }
 
 TEST_F(GrpcTest, UploadRpcWithChunkBeforeFileIsInvalidArgument) {

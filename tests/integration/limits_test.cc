@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "tests/integration/spillwayd_process.h"
 #include "tests/integration/test_clients.h"
+#include "tests/integration/upload_fixture.h"
 #include "tests/unit/h2_raw_frames.h"
 #include "tests/unit/scoped_test_dir.h"
 
@@ -188,6 +189,10 @@ TEST_F(LimitsTest, StalledHttp1BodyGets408AndLeavesNoTempFile) {
   std::string response;
   EXPECT_TRUE(uploader.ReadToClose(&response)) << "still open: " << response;
   EXPECT_EQ(StatusCodeOf(response), 408) << response;
+  // The access log and the metrics count it as the 408 it was, not as a client that
+  // went away (499).
+  EXPECT_TRUE(server_->WaitForLine(
+      R"("path":"/up","protocol":"HTTP/1.1","status":408)", absl::Seconds(5)));
   ExpectStillServesAndTempDirEmpty();
 }
 
@@ -209,8 +214,33 @@ TEST_F(LimitsTest, StalledHttp2StreamIsReset) {
   EXPECT_TRUE(Has(frames, testing::kH2Headers, 1)) << "no response before the reset";
   if (HasUploadPipeline()) {
     EXPECT_THAT(DataOf(frames, 1), HasSubstr("timeout"));
+    EXPECT_TRUE(server_->WaitForLine(
+        R"("path":"/up","protocol":"HTTP/2","status":408)", absl::Seconds(5)));
   }
   EXPECT_FALSE(Has(frames, testing::kH2Goaway, 0)) << "only the stream should end";
+  ExpectStillServesAndTempDirEmpty();
+}
+
+// --- SEND_TIMEOUT --------------------------------------------------------------------
+
+TEST_F(LimitsTest, ClientThatStopsReadingIsDisconnected) {
+  StartServer({"--send-timeout=300ms"});
+  RawConnection reader = Connect();
+  // Pipelined requests whose answers (a metrics page of some KiB each) are far more
+  // than the socket buffers hold; not one byte of them is read.
+  std::string requests;
+  for (int i = 0; i < 4000; ++i) requests += "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n";
+  ASSERT_TRUE(reader.Send(requests).ok());
+  // The server gives up on it: the open connections fall back to the scrape's own.
+  double open = -1;
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    open = testing::MetricValue("\n" + Healthz("/metrics"), "spillway_connections_open");
+    if (open == 1) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(open, 1) << "the connection that stopped reading is still open";
+  std::string rest;
+  EXPECT_TRUE(reader.ReadToClose(&rest, absl::Seconds(20))) << "still open";
   ExpectStillServesAndTempDirEmpty();
 }
 
