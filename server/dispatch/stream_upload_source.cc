@@ -22,7 +22,8 @@ struct StreamUploadSource::Event {
   size_t bytes() const { return a.size() + b.size() + c.size(); }
   bool last() const { return kind == Kind::kFinished || kind == Kind::kAborted; }
 
-  UploadEvent View() const {
+  // Non-const: a ChunkEvent lends out its buffer (upload_event.h).
+  UploadEvent View() {
     switch (kind) {
       case Kind::kField:
         return FieldEvent{a, b};
@@ -38,7 +39,7 @@ struct StreamUploadSource::Event {
         return event;
       }
       case Kind::kChunk:
-        return ChunkEvent{a, number};
+        return ChunkEvent{a, number, &a};
       case Kind::kFileFinished:
         return FileFinishedEvent{number, checksum_kind, a};
       case Kind::kFinished:

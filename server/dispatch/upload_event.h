@@ -59,6 +59,11 @@ struct FileStartedEvent {
 struct ChunkEvent {
   std::string_view data;  // at most STREAM_BODY_CHUNK_SIZE bytes, never empty
   uint64_t offset = 0;    // of data[0] within the file
+  // Stream mode: the string `data` views, which a consumer that wants the bytes in a
+  // std::string (a protobuf field) may take instead of copying them, by swapping it
+  // with a string of its own; the source reuses that one's capacity for a later
+  // chunk. `data` must not be read after the swap. Null for buffered uploads.
+  std::string* buffer = nullptr;
 };
 
 struct FileFinishedEvent {

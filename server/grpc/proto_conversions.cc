@@ -55,7 +55,13 @@ struct EventWriter {
   }
   void operator()(const ChunkEvent& event) const {
     v1::Chunk* chunk = out->mutable_chunk();
-    chunk->set_data(std::string(event.data));
+    if (event.buffer != nullptr) {
+      // No copy: the message takes the chunk's buffer, and the source gets the
+      // message's previous one to fill again.
+      chunk->mutable_data()->swap(*event.buffer);
+    } else {
+      chunk->set_data(event.data.data(), event.data.size());
+    }
     chunk->set_offset(event.offset);
   }
   void operator()(const FileFinishedEvent& event) const {
@@ -89,7 +95,9 @@ v1::Mode ToProtoMode(UploadMode mode) {
 }
 
 void ToServerMessage(const UploadEvent& event, v1::ServerMessage* out) {
-  out->Clear();
+  // Chunk after Chunk keeps the Chunk message, and so the buffer a streamed chunk
+  // swaps with (see EventWriter).
+  if (!std::holds_alternative<ChunkEvent>(event) || !out->has_chunk()) out->Clear();
   std::visit(EventWriter{out}, event);
 }
 
