@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Load benchmark of issue 3 section 6 against `spillwayd --sink=discard` on loopback:
-#  (a) one 1 GiB raw body over HTTP/1.1 (curl -T; also h2load --h1) and HTTP/2 (h2load,
-#      prior knowledge), checksum none and sha256, beside iperf3 over loopback and
-#      nghttpd (which discards request bodies) receiving the same body over HTTP/2;
+#  (a) one 1 GiB raw body over HTTP/1.1 and HTTP/2 (h2load, prior knowledge), checksum
+#      none and sha256, beside iperf3 sending the same number of bytes over loopback
+#      and nghttpd (which discards request bodies) receiving the same body over HTTP/2.
+#      HTTP/1.1 is sent three ways: bench/http1_upload_client, which writes like iperf3
+#      (one buffer in memory, 128 KiB writes: the like-for-like row the ratio to iperf3
+#      is taken on), curl -T (which reads the file into a 64 KiB buffer first and runs
+#      out of CPU before the server does) and h2load --h1;
 #  (b) 64 concurrent clients each uploading multipart bodies holding a 1 MiB file (stays
 #      in memory) and an 8 MiB file (spills), HTTP/1.1 -- the target row; also, for
 #      information, bodies with only the 1 MiB file and with only the 8 MiB file;
@@ -32,10 +36,13 @@ only=${LOAD_ONLY:-.}
 client_timeout=120
 
 bin="$build/server/spillwayd"
-if [[ ! -x $bin ]]; then
-  echo "load_http: $bin not found (build the spillwayd target first)" >&2
-  exit 1
-fi
+client_bin="$build/bench/http1_upload_client"
+for b in "$bin" "$client_bin"; do
+  if [[ ! -x $b ]]; then
+    echo "load_http: $b not found (build spillwayd and http1_upload_client first)" >&2
+    exit 1
+  fi
+done
 for tool in curl h2load nghttpd iperf3; do
   command -v "$tool" >/dev/null || { echo "load_http: $tool missing (scripts/setup.sh)" >&2; exit 1; }
 done
@@ -60,6 +67,7 @@ trap 'exit 130' INT TERM HUP
 
 # A private copy: a concurrent rebuild of BUILD_DIR cannot swap the binary mid-run.
 cp "$bin" "$work/spillwayd"
+cp "$client_bin" "$work/http1_upload_client"
 results="$work/results"
 : >"$results"
 rec() { echo "$1 $2 $3" >>"$results"; }
@@ -145,8 +153,9 @@ mkdir -p "$work/docroot"
 echo ok >"$work/docroot/index.html"
 
 # ---------------------------------------------------------------------------- scenarios
-scen_iperf3() {
-  local p
+scen_iperf3() {  # scen iperf3-client-args...
+  local scen=$1 p
+  shift
   p=$("$py" "$helper" freeport)
   iperf3 -s -1 -p "$p" >/dev/null 2>&1 &
   local ip=$!
@@ -154,12 +163,12 @@ scen_iperf3() {
   local i json=""
   for i in $(seq 50); do
     sleep 0.1
-    json=$(timeout 30 iperf3 -c 127.0.0.1 -p "$p" -t 3 -J 2>/dev/null) && break
+    json=$(timeout 30 iperf3 -c 127.0.0.1 -p "$p" "$@" -J 2>/dev/null) && break
     json=""
   done
   stop_pid "$ip"
   [[ -n $json ]] || { echo "load_http: iperf3 failed" >&2; return; }
-  rec tcp mbps "$(echo "$json" | "$py" -c \
+  rec "$scen" mbps "$(echo "$json" | "$py" -c \
     'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 8e6)')"
 }
 
@@ -172,6 +181,29 @@ scen_a_curl() {  # scen checksum
     "http://127.0.0.1:$port/raw") || true
   read -r t1 hwm < <(proc_read "$srv_pid")
   read -r code secs <<<"$out"
+  if [[ $code != 200 ]]; then
+    echo "load_http: $1 got HTTP ${code:-none}" >&2
+    rec "$1" failed 1
+  else
+    rec "$1" failed 0
+    rec "$1" mbps "$(calc "$big_bytes / $secs / 1e6")"
+    rec "$1" rps "$(calc "1 / $secs")"
+    rec "$1" p50_us "$(calc "$secs * 1e6")"
+    rec "$1" p99_us "$(calc "$secs * 1e6")"
+  fi
+  rec_server "$1" "$t0" "$t1" "$hwm" 1
+  stop_pid "$srv_pid"
+}
+
+scen_a_client() {  # scen: bench/http1_upload_client, iperf3's write pattern
+  start_spillwayd --file-upload-checksum=none
+  local t0 t1 hwm _ out code secs
+  read -r t0 _ < <(proc_read "$srv_pid")
+  out=$(timeout "$client_timeout" "$work/http1_upload_client" --port="$port" \
+    --bytes="$big_bytes" --write-size=131072) || true
+  read -r t1 hwm < <(proc_read "$srv_pid")
+  code=$(grep -o '"status":[0-9]*' <<<"$out" | cut -d: -f2)
+  secs=$(grep -o '"seconds":[0-9.]*' <<<"$out" | cut -d: -f2)
   if [[ $code != 200 ]]; then
     echo "load_http: $1 got HTTP ${code:-none}" >&2
     rec "$1" failed 1
@@ -252,7 +284,9 @@ note "bodies: (a) ${big_mib} MiB raw; (b) $b_bytes bytes (1 MiB + 8 MiB files), 
 start_time=$(date +%s)
 for r in $(seq "$runs"); do
   echo "load_http: run $r/$runs (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-  run scen_iperf3 tcp
+  run scen_iperf3 tcp -n "$big_bytes"
+  run scen_iperf3 tcp_3s -t 3
+  run scen_a_client a_h1_client
   run scen_a_curl a_h1 none
   run scen_a_h2load a_h1_h2load none --h1
   run scen_a_curl a_h1_sha sha256

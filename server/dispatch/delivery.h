@@ -28,8 +28,11 @@
 // Fail() may come while it is outstanding, once the Next() call returned). The Next()
 // callback runs exactly once, either inline (buffered uploads: the bytes are read on
 // the calling thread, which is where disk reads belong) or later on another thread
-// (stream mode: when the bytes arrive). Do not call Next() from inside its callback;
-// call it when the event has been handed on. The callback must not block.
+// (stream mode: when the bytes arrive). A callback that runs inside Next() must not
+// call Next() (a buffered upload would recurse through all of its events): call it
+// once Next() has returned. One that runs later (run by the stream's producer, with no
+// lock held, as the bytes arrive) may call Next() again when done with its event. The
+// callback must not block.
 #ifndef SPILLWAY_SERVER_DISPATCH_DELIVERY_H_
 #define SPILLWAY_SERVER_DISPATCH_DELIVERY_H_
 
@@ -52,10 +55,6 @@ class Delivery {
 
   // The upload's unique id (the same in every attempt's RequestStarted).
   virtual std::string_view upload_id() const = 0;
-
-  // True when the upload is buffered: every Next() answers inline, never waiting for
-  // the uploader.
-  virtual bool buffered() const = 0;
 
   // Requests the next event. REQUIRES: no other Next() outstanding; no Reply()/Fail()
   // yet.

@@ -79,7 +79,6 @@ class DispatchedDelivery final : public Delivery {
         consumer_id_(order.consumer_id),
         seq_(order.delivery_seq),
         attempt_(order.attempt),
-        buffered_(source_->replayable()),
         cursor_(std::move(cursor)) {}
 
   ~DispatchedDelivery() override {
@@ -92,7 +91,6 @@ class DispatchedDelivery final : public Delivery {
   }
 
   std::string_view upload_id() const override { return job_->upload_id; }
-  bool buffered() const override { return buffered_; }
 
   void Next(NextCallback callback) override {
     if (answered_) {
@@ -154,7 +152,6 @@ class DispatchedDelivery final : public Delivery {
   const Dispatcher::ConsumerId consumer_id_;
   const uint64_t seq_;
   const uint32_t attempt_;
-  const bool buffered_;
   std::unique_ptr<EventCursor> cursor_;
   // Reply() may race with an outstanding Next() (an early reply in stream mode).
   std::atomic<bool> answered_{false};

@@ -1,10 +1,12 @@
 #include "server/dispatch/sink_runner.h"
 
 #include <memory>
+#include <optional>
 #include <utility>
 #include <variant>
 
 #include "absl/strings/str_cat.h"
+#include "server/common/mutex.h"
 #include "server/common/string_view_compat.h"
 #include "server/dispatch/receipt.h"
 #include "server/upload/checksum.h"
@@ -103,7 +105,82 @@ class SinkSession {
   std::unique_ptr<SinkFile> file_;
 };
 
+thread_local bool inside_inline_delivery = false;
+
+// One RunSinkDeliveryInline() run. Owned by the callbacks it gives Next() (and by
+// Pump() while it runs); the last one to let go destroys it.
+//
+// One Next() is outstanding at a time. Its callback either runs inside Next() (the
+// event was at hand: Pump()'s loop handles it, so there is no recursion over a whole
+// buffered upload) or later on the producer's thread, which then handles the event
+// and pumps on from there. mu_ decides which of the two handles an event when the
+// callback races the end of Next().
+class InlineSinkRun : public std::enable_shared_from_this<InlineSinkRun> {
+ public:
+  InlineSinkRun(std::shared_ptr<Sink> sink, std::unique_ptr<Delivery> delivery)
+      : sink_(std::move(sink)), delivery_(std::move(delivery)), session_(*sink_, *delivery_) {}
+
+  void Pump() {
+    const bool was_inside = std::exchange(inside_inline_delivery, true);
+    for (;;) {
+      {
+        MutexLock lock(&mu_);
+        in_next_ = true;
+        event_.reset();
+      }
+      delivery_->Next([self = shared_from_this()](absl::StatusOr<UploadEvent> event) {
+        self->OnEvent(std::move(event));
+      });
+      {
+        MutexLock lock(&mu_);
+        in_next_ = false;
+        if (!event_.has_value()) break;  // it comes later: OnEvent() takes over
+      }
+      if (!HandleEvent()) break;
+    }
+    inside_inline_delivery = was_inside;
+  }
+
+ private:
+  void OnEvent(absl::StatusOr<UploadEvent> event) {
+    {
+      MutexLock lock(&mu_);
+      event_.emplace(std::move(event));
+      if (in_next_) return;  // Pump() handles it when Next() returns
+    }
+    const bool was_inside = std::exchange(inside_inline_delivery, true);
+    const bool more = HandleEvent();
+    inside_inline_delivery = was_inside;
+    if (more) Pump();
+  }
+
+  // Returns false once the delivery is over (answered, failed or aborted).
+  bool HandleEvent() {
+    // Only one thread gets here at a time: the one Next() or its callback chose.
+    absl::StatusOr<UploadEvent>& event = *event_;
+    if (!event.ok()) {
+      delivery_->Fail(event.status());
+      return false;
+    }
+    return session_.Handle(*event);
+  }
+
+  const std::shared_ptr<Sink> sink_;
+  const std::unique_ptr<Delivery> delivery_;
+  SinkSession session_;
+  Mutex mu_;
+  bool in_next_ ABSL_GUARDED_BY(mu_) = false;
+  // The event being handled. Its views are valid until the next Next().
+  std::optional<absl::StatusOr<UploadEvent>> event_;
+};
+
 }  // namespace
+
+void RunSinkDeliveryInline(std::shared_ptr<Sink> sink, std::unique_ptr<Delivery> delivery) {
+  std::make_shared<InlineSinkRun>(std::move(sink), std::move(delivery))->Pump();
+}
+
+bool InsideInlineSinkDelivery() { return inside_inline_delivery; }
 
 void RunSinkDelivery(Sink& sink, Delivery& delivery) {
   SinkSession session(sink, delivery);

@@ -13,9 +13,16 @@
 // fail again; an event that cannot be read is Fail()ed (the dispatcher may redeliver
 // it); RequestAborted ends the delivery with nothing stored (partial files removed).
 //
-// Threading: blocking; runs on the worker's own thread, never on an event loop.
+// Threading: RunSinkDelivery() blocks; it runs on the worker's own thread, never on an
+// event loop. RunSinkDeliveryInline() never blocks: it is for sinks that ignore the
+// bytes (Sink::ignores_bytes()), and handles each event on the thread that delivers
+// it: the caller's for every event at hand (all of a buffered upload), then, in stream
+// mode, the producer's (an event loop) as the bytes arrive. No thread waits, and none
+// is woken per chunk.
 #ifndef SPILLWAY_SERVER_DISPATCH_SINK_RUNNER_H_
 #define SPILLWAY_SERVER_DISPATCH_SINK_RUNNER_H_
+
+#include <memory>
 
 #include "server/dispatch/delivery.h"
 #include "server/dispatch/sink.h"
@@ -24,6 +31,16 @@ namespace spillway {
 
 // Handles `delivery` to the end: on return it has been answered, failed, or aborted.
 void RunSinkDelivery(Sink& sink, Delivery& delivery);
+
+// Starts handling `delivery` and returns once no event is at hand; the rest is handled
+// as events arrive, and the delivery is released when answered.
+// REQUIRES: sink->ignores_bytes().
+void RunSinkDeliveryInline(std::shared_ptr<Sink> sink, std::unique_ptr<Delivery> delivery);
+
+// True while this thread is handling events for RunSinkDeliveryInline(). An answer
+// given there may start the next upload on the same thread; SinkWorker then hands it
+// to its own thread, so that inline runs never nest.
+bool InsideInlineSinkDelivery();
 
 }  // namespace spillway
 

@@ -5,12 +5,6 @@
 #include "server/dispatch/sink_runner.h"
 
 namespace spillway {
-namespace {
-
-// Set while this thread runs a delivery inline in SinkWorker::Start().
-thread_local bool running_inline = false;
-
-}  // namespace
 
 SinkWorker::SinkWorker(std::shared_ptr<Sink> sink) : sink_(std::move(sink)) {
   thread_ = std::thread([this] { Run(); });
@@ -19,10 +13,8 @@ SinkWorker::SinkWorker(std::shared_ptr<Sink> sink) : sink_(std::move(sink)) {
 SinkWorker::~SinkWorker() { Stop(); }
 
 void SinkWorker::Start(std::unique_ptr<Delivery> delivery) {
-  if (sink_->ignores_bytes() && delivery->buffered() && !running_inline) {
-    running_inline = true;
-    RunSinkDelivery(*sink_, *delivery);
-    running_inline = false;
+  if (sink_->ignores_bytes() && !InsideInlineSinkDelivery()) {
+    RunSinkDeliveryInline(sink_, std::move(delivery));
     return;
   }
   std::unique_ptr<Delivery> refused;

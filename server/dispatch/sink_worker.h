@@ -6,10 +6,11 @@
 // mu_ and wakes the worker thread through cv_; the worker takes it and handles it
 // without the lock. The dispatcher never gives a consumer a second upload before the
 // first is answered, so the slot never holds more than one.
-// The one exception: a buffered upload for a sink that ignores_bytes() cannot block,
-// so Start() runs it to its reply right there on the caller's thread. Not when that
-// thread is already inside such a run (the reply freed a consumer and the dispatcher
-// started the next upload): that one goes through the mailbox, so runs never nest.
+// The one exception: a sink that ignores_bytes() never blocks, so its uploads are run
+// by RunSinkDeliveryInline() on the threads that deliver their events (the caller's,
+// then the stream's producer), and the worker thread stays idle. Not when that thread
+// is already inside such a run (an answer freed a consumer and the dispatcher started
+// the next upload there): that one goes through the mailbox, so runs never nest.
 //
 // Ownership: shared by the SinkPool and the dispatcher's registry (shared_ptr);
 // shares the Sink. Stop() (or destruction) ends the thread after the current upload;
