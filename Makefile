@@ -42,10 +42,17 @@ asan: setup
 	  UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir build-asan --output-on-failure -j $(JOBS)
 
+# Debian's gRPC and Abseil are not built with TSan, so the hand-offs between gRPC's own
+# threads are invisible to it and every test that sends gRPC traffic reports races
+# inside gRPC (ChannelArgs, slices, callback tags). Those tests (TSAN_EXCLUDE) run
+# under `make test` and `make asan`; `make tsan` covers the rest: the event loops, HTTP
+# sessions, dispatcher, sinks and stream sources.
+TSAN_EXCLUDE ?= ^(GrpcTest|CliTest|ClientLibrary)\.
 tsan: setup
 	@cmake -S . -B build-tsan -G Ninja -DSPILLWAY_SANITIZE=thread $(CMAKE_FLAGS) >/dev/null
 	@cmake --build build-tsan -j $(JOBS)
-	@TSAN_OPTIONS=halt_on_error=1:suppressions=$(CURDIR)/tests/tsan.supp ctest --test-dir build-tsan --output-on-failure -j $(JOBS)
+	@TSAN_OPTIONS=halt_on_error=1:suppressions=$(CURDIR)/tests/tsan.supp \
+	  ctest --test-dir build-tsan --output-on-failure -j $(JOBS) -E '$(TSAN_EXCLUDE)'
 
 fuzz: setup
 	@CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DSPILLWAY_FUZZ=ON \

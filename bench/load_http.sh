@@ -172,38 +172,23 @@ scen_iperf3() {  # scen iperf3-client-args...
     'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 8e6)')"
 }
 
-scen_a_curl() {  # scen checksum
+# One upload of the big body over HTTP/1.1 by `client`: curl (curl -T, reading the
+# file) or iperf3-like (bench/http1_upload_client, 128 KiB writes from memory).
+scen_a_single() {  # scen checksum client
   start_spillwayd --file-upload-checksum="$2"
   local t0 t1 hwm _ out code secs
   read -r t0 _ < <(proc_read "$srv_pid")
-  out=$(timeout "$client_timeout" curl -sS -o "$work/resp" -w '%{http_code} %{time_total}' \
-    -T "$big" -X POST -H 'content-type: application/octet-stream' \
-    "http://127.0.0.1:$port/raw") || true
+  if [[ $3 == curl ]]; then
+    out=$(timeout "$client_timeout" curl -sS -o "$work/resp" -w '%{http_code} %{time_total}' \
+      -T "$big" -X POST -H 'content-type: application/octet-stream' \
+      "http://127.0.0.1:$port/raw") || true
+  else
+    out=$(timeout "$client_timeout" "$work/http1_upload_client" --port="$port" \
+      --bytes="$big_bytes" --write-size=131072 |
+      "$py" -c 'import json,sys; r=json.load(sys.stdin); print(r["status"], r["seconds"])') || true
+  fi
   read -r t1 hwm < <(proc_read "$srv_pid")
   read -r code secs <<<"$out"
-  if [[ $code != 200 ]]; then
-    echo "load_http: $1 got HTTP ${code:-none}" >&2
-    rec "$1" failed 1
-  else
-    rec "$1" failed 0
-    rec "$1" mbps "$(calc "$big_bytes / $secs / 1e6")"
-    rec "$1" rps "$(calc "1 / $secs")"
-    rec "$1" p50_us "$(calc "$secs * 1e6")"
-    rec "$1" p99_us "$(calc "$secs * 1e6")"
-  fi
-  rec_server "$1" "$t0" "$t1" "$hwm" 1
-  stop_pid "$srv_pid"
-}
-
-scen_a_client() {  # scen: bench/http1_upload_client, iperf3's write pattern
-  start_spillwayd --file-upload-checksum=none
-  local t0 t1 hwm _ out code secs
-  read -r t0 _ < <(proc_read "$srv_pid")
-  out=$(timeout "$client_timeout" "$work/http1_upload_client" --port="$port" \
-    --bytes="$big_bytes" --write-size=131072) || true
-  read -r t1 hwm < <(proc_read "$srv_pid")
-  code=$(grep -o '"status":[0-9]*' <<<"$out" | cut -d: -f2)
-  secs=$(grep -o '"seconds":[0-9.]*' <<<"$out" | cut -d: -f2)
   if [[ $code != 200 ]]; then
     echo "load_http: $1 got HTTP ${code:-none}" >&2
     rec "$1" failed 1
@@ -286,10 +271,10 @@ for r in $(seq "$runs"); do
   echo "load_http: run $r/$runs (load $(cut -d' ' -f1 /proc/loadavg))" >&2
   run scen_iperf3 tcp -n "$big_bytes"
   run scen_iperf3 tcp_3s -t 3
-  run scen_a_client a_h1_client
-  run scen_a_curl a_h1 none
+  run scen_a_single a_h1_client none iperf3-like
+  run scen_a_single a_h1 none curl
   run scen_a_h2load a_h1_h2load none --h1
-  run scen_a_curl a_h1_sha sha256
+  run scen_a_single a_h1_sha sha256 curl
   run scen_a_h2load a_h2 none
   run scen_a_h2load a_h2_sha sha256
   run scen_a_nghttpd a_nghttpd
