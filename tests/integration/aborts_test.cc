@@ -43,13 +43,16 @@ const std::vector<AbortCase>& Cases() {
   return *cases;
 }
 
-class AbortsTest : public testing::UploadFixture {
+// Each case runs against a sink on its own worker thread (a slow discard, which keeps a
+// streamed upload in flight with its consumer) and against the plain discard sink,
+// which handles events on the event loop as they arrive (RunSinkDeliveryInline).
+class AbortsTest : public testing::UploadFixture,
+                   public ::testing::WithParamInterface<std::string> {
  protected:
   void SetUp() override {
     testing::UploadFixture::SetUp();
-    // A slow sink keeps a streamed upload in flight with its consumer.
     StartServer({"--file-upload-max-memory-size=16Ki", "--max-body-size=1Mi",
-                 "--stream-body-chunk-size=16Ki", "--sink=discard:rate=64Ki"});
+                 "--stream-body-chunk-size=16Ki", "--sink=" + GetParam()});
   }
 
   // The upload is live in `mode`: a temp file exists (spill), or it is in flight.
@@ -77,7 +80,7 @@ class AbortsTest : public testing::UploadFixture {
   }
 };
 
-TEST_F(AbortsTest, Http1ClientClosesTheSocketMidBody) {
+TEST_P(AbortsTest, Http1ClientClosesTheSocketMidBody) {
   std::vector<AbortCase> cases = Cases();
   // One read may carry it all: past the spill's 64 KiB write buffer, so that bytes
   // reach the disk.
@@ -106,7 +109,7 @@ TEST_F(AbortsTest, Http1ClientClosesTheSocketMidBody) {
   }
 }
 
-TEST_F(AbortsTest, Http2RstStreamMidBodyOnALiveConnection) {
+TEST_P(AbortsTest, Http2RstStreamMidBodyOnALiveConnection) {
   absl::StatusOr<RawConnection> connection = RawConnection::Connect(server_->http_port());
   ASSERT_TRUE(connection.ok()) << connection.status();
   ASSERT_TRUE(connection->Send(H2ClientStart()).ok());
@@ -132,7 +135,7 @@ TEST_F(AbortsTest, Http2RstStreamMidBodyOnALiveConnection) {
   }
 }
 
-TEST_F(AbortsTest, CurlOverHttp2GivesUpMidBody) {
+TEST_P(AbortsTest, CurlOverHttp2GivesUpMidBody) {
   // A real client: curl sends slowly and gives up after a second, in each mode.
   for (const AbortCase& c : Cases()) {
     SCOPED_TRACE(c.mode);
@@ -145,6 +148,13 @@ TEST_F(AbortsTest, CurlOverHttp2GivesUpMidBody) {
     ExpectCleanedUp();
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Sinks, AbortsTest,
+                         ::testing::Values("discard:rate=64Ki", "discard"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param == "discard" ? std::string("InlineDiscard")
+                                                          : std::string("WorkerDiscard");
+                         });
 
 }  // namespace
 }  // namespace spillway
