@@ -45,10 +45,10 @@ class Sink {
   // and the runner hashes nothing.
   virtual bool needs_sha256() const = 0;
   // True for a sink that ignores the bytes and never blocks (discard without a rate).
-  // It is registered for paths only, so spilled files are not read back for it, and a
-  // buffered upload runs through it right on the thread that dispatches it (usually an
-  // event loop): no hand-off to a worker thread and back, which is most of the cost of
-  // a small upload.
+  // It is registered for paths only, so spilled files are not read back for it, and its
+  // uploads run on the threads that deliver their events (RunSinkDeliveryInline(): the
+  // event loop, usually): no hand-off to a worker thread and back, which is most of the
+  // cost of a small upload, and no wake-up per streamed chunk.
   virtual bool ignores_bytes() const { return false; }
   // The `index`th file (0-based) of upload `upload_id`; `filename` is the uploader's,
   // to be sanitized before any use on disk.

@@ -229,15 +229,7 @@ void ConsumeReactor::AcceptDelivery(std::unique_ptr<Delivery> delivery) {
     } else {
       upload_id_ = std::string(delivery->upload_id());
       delivery_ = std::move(delivery);
-      ++generation_;
-      next_outstanding_ = false;
-      last_event_taken_ = false;
-      over_ = false;
-      watch_wanted_ = false;
-      started_sent_ = false;
-      release_after_write_ = false;
-      pending_reply_.reset();
-      event_error_ = absl::OkStatus();
+      StartNewGenerationLocked();
     }
   }
   if (refused != nullptr) {
@@ -288,10 +280,9 @@ void ConsumeReactor::ReleaseCallback() {
   if (--callbacks_ == 0) idle_cv_.SignalAll();
 }
 
-std::unique_ptr<Delivery> ConsumeReactor::TakeDeliveryLocked() {
+void ConsumeReactor::StartNewGenerationLocked() {
   ++generation_;
   next_outstanding_ = false;
-  out_ready_ = false;
   last_event_taken_ = false;
   over_ = false;
   watch_wanted_ = false;
@@ -299,6 +290,11 @@ std::unique_ptr<Delivery> ConsumeReactor::TakeDeliveryLocked() {
   release_after_write_ = false;
   pending_reply_.reset();
   event_error_ = absl::OkStatus();
+}
+
+std::unique_ptr<Delivery> ConsumeReactor::TakeDeliveryLocked() {
+  StartNewGenerationLocked();
+  out_ready_ = false;
   upload_id_.clear();
   return std::move(delivery_);
 }

@@ -96,6 +96,8 @@ class ConsumeReactor final
   void Drive();
   Action NextActionLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Perform(Action& action);
+  // Forgets the per-delivery state: callbacks of earlier generations are stale.
+  void StartNewGenerationLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The current delivery leaves delivery_; stale callbacks are ignored afterwards.
   std::unique_ptr<Delivery> TakeDeliveryLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishWithLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

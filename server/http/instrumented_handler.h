@@ -35,6 +35,8 @@ class InstrumentedHandler final : public RequestHandler {
   // Requests started and not yet closed.
   int64_t in_flight() const { return in_flight_->value(); }
 
+ private:
+  friend class InstrumentedExchange;
   // What the access log keeps of a request: a copy of the whole head (every header)
   // would cost several allocations per request.
   struct LoggedHead {
@@ -43,9 +45,6 @@ class InstrumentedHandler final : public RequestHandler {
     std::string path;
     std::string remote_address;
   };
-
- private:
-  friend class InstrumentedExchange;
   void Finish(const LoggedHead& head, int status, uint64_t bytes_out, uint64_t bytes_in,
               double seconds);
   Counter* RequestsCounter(const std::string& protocol, int status);
