@@ -1,5 +1,6 @@
 #include "server/dispatch/dispatcher.h"
 
+#include <atomic>
 #include <memory>
 #include <set>
 #include <string>
@@ -194,6 +195,53 @@ TEST(Dispatcher, NoReplyWithinReplyTimeoutIs504AndConsumerSeesAbort) {
   EXPECT_THAT(log, ElementsAre(HasSubstr("aborted")));
   delivery->Reply(Created());  // too late: ignored
   EXPECT_EQ(outcome.reply().status, 504);
+}
+
+TEST(Dispatcher, NotifyWhenOverTellsAConsumerWaitingToReplyThatTheUploadEnded) {
+  Dispatcher dispatcher(ShortTimeouts());
+  auto consumer = std::make_shared<QueueConsumer>();
+  dispatcher.Register(consumer, Prefixes({}));
+
+  // No reply within REPLY_TIMEOUT: told, after the uploader has its 504.
+  Outcome timed_out;
+  UploadHandle first = dispatcher.Submit(FieldUpload("/a"), timed_out.Callback());
+  std::unique_ptr<Delivery> delivery = consumer->Take();
+  ASSERT_NE(delivery, nullptr);
+  EXPECT_THAT(Drain(*delivery), Contains("finished 42"));
+  Notification over;
+  delivery->NotifyWhenOver([&] { over.Notify(); });
+  ASSERT_TRUE(over.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_TRUE(timed_out.HasReply());
+  EXPECT_EQ(timed_out.reply().status, 504);
+  // Asked once the upload is already over: told at once.
+  bool told_at_once = false;
+  delivery->NotifyWhenOver([&] { told_at_once = true; });
+  EXPECT_TRUE(told_at_once);
+  delivery.reset();  // the consumer is free again
+
+  // The uploader goes away while the reply is awaited: told too.
+  UploadHandle second = dispatcher.Submit(FieldUpload("/a"), [](ConsumerReply) {});
+  delivery = consumer->Take();
+  ASSERT_NE(delivery, nullptr);
+  Notification gone;
+  delivery->NotifyWhenOver([&] { gone.Notify(); });
+  second.Cancel("client closed");
+  EXPECT_TRUE(gone.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  delivery.reset();
+
+  // Answered by the consumer: never told.
+  Outcome answered;
+  UploadHandle third = dispatcher.Submit(FieldUpload("/a"), answered.Callback());
+  delivery = consumer->Take();
+  ASSERT_NE(delivery, nullptr);
+  std::atomic<bool> told{false};
+  delivery->NotifyWhenOver([&] { told = true; });
+  delivery->Reply(Created());
+  ASSERT_TRUE(answered.Wait());
+  EXPECT_EQ(answered.reply().status, 201);
+  delivery.reset();
+  absl::SleepFor(absl::Milliseconds(300));  // past REPLY_TIMEOUT: still not told
+  EXPECT_FALSE(told);
 }
 
 TEST(Dispatcher, ConsumerPullingEventsIsNotTimedOut) {

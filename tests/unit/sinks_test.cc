@@ -4,6 +4,7 @@
 #include <iterator>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -268,6 +269,39 @@ TEST_F(SinkPoolTest, DiscardSinkReportsTheUploadsOwnChecksumAndHashesNothing) {
                                         ChecksumHex(ChecksumKind::kCrc32c, big) +
                                         "\",\"mode\":\"spill\""));
   EXPECT_THAT(reply.body, Not(HasSubstr("sha256")));
+}
+
+TEST_F(SinkPoolTest, DiscardSinkTakesEachStreamedChunkOnTheProducersThread) {
+  Dispatcher dispatcher(settings_);
+  auto pool = SinkPool::Start({.sink = "discard", .workers = 1}, &dispatcher);
+  ASSERT_TRUE(pool.ok());
+  RequestInfo request;
+  request.path = "/big";
+  StreamUploadOptions options;
+  options.chunk_size = 1000;
+  auto source = *StreamUploadSource::Create(request, options, nullptr);
+  Notification done;
+  ConsumerReply reply;
+  UploadHandle handle = dispatcher.Submit(source, [&](ConsumerReply r) {
+    reply = std::move(r);
+    done.Notify();
+  });
+  const std::string data = TestBytes(10500, 9);
+  // The producer runs on a thread of its own, as an event loop does. Every event is
+  // handled before Feed() returns (RunSinkDeliveryInline): nothing is ever queued,
+  // so no other thread is waiting to be woken for it.
+  std::thread producer([&] {
+    for (size_t at = 0; at < data.size(); at += 700) {
+      EXPECT_TRUE(source->Feed(std::string_view(data).substr(at, 700)).ok());
+      EXPECT_EQ(source->queued_bytes(), 0u);
+    }
+    EXPECT_TRUE(source->Finish().ok());
+  });
+  producer.join();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_THAT(reply.body, HasSubstr("\"size\":10500,\"sha256\":\"" + Sha256Hex(data) +
+                                        "\",\"mode\":\"stream\""));
 }
 
 TEST_F(SinkPoolTest, DirSinkComputesTheSha256TheUploadDidNot) {
