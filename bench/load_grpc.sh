@@ -31,41 +31,19 @@ client_timeout=120
 
 bin="$build/server/spillwayd"
 consumer_bin="$build/bench/grpc_discard_consumer"
-for b in "$bin" "$consumer_bin"; do
-  if [[ ! -x $b ]]; then
-    echo "load_grpc: $b not found (build spillwayd and grpc_discard_consumer first)" >&2
-    exit 1
-  fi
-done
-for tool in curl h2load; do
-  command -v "$tool" >/dev/null || { echo "load_grpc: $tool missing (scripts/setup.sh)" >&2; exit 1; }
-done
+load_name=load_grpc
+source "$here/load_lib.sh"
+require "$bin" "$consumer_bin" curl h2load
 
 # The body lives in RAM (/dev/shm) so the client never waits on a disk.
 work=$(mktemp -d /dev/shm/spillway-load-grpc.XXXXXX)
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do
-    kill "$p" 2>/dev/null || true
-  done
-  for p in "${pids[@]}"; do
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+scratch_dirs+=("$work")
 
 # Private copies: a concurrent rebuild of BUILD_DIR cannot swap a binary mid-run.
 cp "$bin" "$work/spillwayd"
 cp "$consumer_bin" "$work/grpc_discard_consumer"
 results="$work/results"
 : >"$results"
-rec() { echo "$1 $2 $3" >>"$results"; }
-note() { echo "note - $*" >>"$results"; echo "load_grpc: $*" >&2; }
-calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
-proc_read() { "$py" "$helper" proc "$1"; }  # prints "cpu_ticks vmhwm_kib"
 # Runs a command, then writes its user+sys CPU seconds (from wait4) to the file $1.
 # Signals to the wrapper are passed on to the command.
 cpu_run() {  # file cmd...
@@ -79,18 +57,6 @@ for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
 _, status, ru = os.wait4(pid, 0)
 open(sys.argv[1], "w").write("%.3f\n" % (ru.ru_utime + ru.ru_stime))
 sys.exit(os.waitstatus_to_exitcode(status))' "$@"
-}
-clk_tck=$(getconf CLK_TCK)
-
-forget_pid() {
-  local p keep=()
-  for p in "${pids[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-  pids=("${keep[@]}")
-}
-stop_pid() {
-  kill -TERM "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-  forget_pid "$1"
 }
 
 metric() {  # name: its value from /metrics, or empty

@@ -86,7 +86,7 @@ def h2load(stdout_path, log_path):
 # Report. Each results line: scenario metric value.
 # (scenario, label) in print order.
 SCENARIOS = [
-    ("tcp", "(a) loopback TCP, iperf3 -n 1 GiB (reference)"),
+    ("tcp", "(a) loopback TCP, iperf3 -n body (reference)"),
     ("tcp_3s", "(a) loopback TCP, iperf3 -t 3 (info)"),
     ("a_h1_client", "(a) big raw, HTTP/1.1 iperf3-like, none"),
     ("a_h1", "(a) big raw, HTTP/1.1 curl -T, checksum none"),

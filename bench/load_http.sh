@@ -37,50 +37,21 @@ client_timeout=120
 
 bin="$build/server/spillwayd"
 client_bin="$build/bench/http1_upload_client"
-for b in "$bin" "$client_bin"; do
-  if [[ ! -x $b ]]; then
-    echo "load_http: $b not found (build spillwayd and http1_upload_client first)" >&2
-    exit 1
-  fi
-done
-for tool in curl h2load nghttpd iperf3; do
-  command -v "$tool" >/dev/null || { echo "load_http: $tool missing (scripts/setup.sh)" >&2; exit 1; }
-done
+load_name=load_http
+source "$here/load_lib.sh"
+require "$bin" "$client_bin" curl h2load nghttpd iperf3
 
 # Bodies live in RAM (/dev/shm) so the clients never wait on a disk; spilled files go to
 # their own directory under TMPDIR (the server's default temp location is a disk too).
 work=$(mktemp -d /dev/shm/spillway-load.XXXXXX)
 spill=$(mktemp -d "${TMPDIR:-/tmp}/spillway-load-spill.XXXXXX")
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do
-    kill "$p" 2>/dev/null || true
-  done
-  for p in "${pids[@]}"; do
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$work" "$spill"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+scratch_dirs+=("$work" "$spill")
 
 # A private copy: a concurrent rebuild of BUILD_DIR cannot swap the binary mid-run.
 cp "$bin" "$work/spillwayd"
 cp "$client_bin" "$work/http1_upload_client"
 results="$work/results"
 : >"$results"
-rec() { echo "$1 $2 $3" >>"$results"; }
-note() { echo "note - $*" >>"$results"; echo "load_http: $*" >&2; }
-calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
-proc_read() { "$py" "$helper" proc "$1"; }  # prints "cpu_ticks vmhwm_kib"
-clk_tck=$(getconf CLK_TCK)
-
-forget_pid() {
-  local p keep=()
-  for p in "${pids[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-  pids=("${keep[@]}")
-}
 
 srv_pid="" port=""
 start_spillwayd() {
@@ -102,11 +73,6 @@ start_spillwayd() {
     cat "$work/srv.out" "$work/srv.err" >&2
     exit 1
   fi
-}
-stop_pid() {
-  kill -TERM "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-  forget_pid "$1"
 }
 
 # Records the server's CPU per upload and peak RSS between two proc_read snapshots.

@@ -25,6 +25,7 @@
 #include "tests/integration/spillwayd_process.h"
 #include "tests/integration/test_clients.h"
 #include "tests/integration/test_data.h"
+#include "tests/integration/upload_fixture.h"
 #include "tests/unit/scoped_test_dir.h"
 
 extern char** environ;
@@ -120,10 +121,7 @@ class CliProcess {
   std::string err_;
 };
 
-struct HttpResult {
-  int status = 0;
-  std::string body;
-};
+using ::spillway::testing::HttpResult;
 
 class CliTest : public ::testing::Test {
  protected:
@@ -181,25 +179,13 @@ class CliTest : public ::testing::Test {
   }
 
   std::string WriteInput(const std::string& name, const std::string& data) {
-    const std::string path = work_.path() + "/" + name;
-    std::ofstream(path, std::ios::binary) << data;
-    return path;
+    return testing::WriteInputFile(work_.path(), name, data);
   }
 
-  HttpResult Curl(std::vector<std::string> args, const std::string& path = "/in/files") {
-    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "100", "-w",
-                                     "\n%{http_code}"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.push_back(absl::StrCat("http://127.0.0.1:", server_->http_port(), path));
-    absl::StatusOr<CommandResult> result = RunCommand(argv);
-    EXPECT_TRUE(result.ok()) << result.status();
-    HttpResult out;
-    if (!result.ok()) return out;
-    const size_t newline = result->output.rfind('\n');
-    if (newline == std::string::npos) return out;
-    out.body = result->output.substr(0, newline);
-    out.status = std::atoi(result->output.c_str() + newline + 1);
-    return out;
+  HttpResult Curl(const std::vector<std::string>& args,
+                  const std::string& path = "/in/files") {
+    return testing::CurlFor(args,
+                            absl::StrCat("http://127.0.0.1:", server_->http_port(), path));
   }
 
   std::vector<std::string> OutFiles() {

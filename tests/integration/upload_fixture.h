@@ -76,6 +76,38 @@ struct HttpResult {
   std::string version; // curl's %{http_version}
 };
 
+// Writes `data` to DIR/NAME and returns the path: an input file for curl.
+inline std::string WriteInputFile(const std::string& dir, const std::string& name,
+                                  std::string_view data) {
+  const std::string path = dir + "/" + name;
+  std::ofstream(path, std::ios::binary) << data;
+  return path;
+}
+
+// curl with `args`, then `url`; status from %{http_code}.
+inline HttpResult CurlFor(const std::vector<std::string>& args, const std::string& url) {
+  std::vector<std::string> argv = {"curl", "-sS", "--max-time", "100", "-w",
+                                   "\n%{http_code} %{http_version}"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.push_back(url);
+  absl::StatusOr<CommandResult> result = RunCommand(argv);
+  HttpResult out;
+  if (!result.ok()) {
+    out.errors = std::string(result.status().message());
+    return out;
+  }
+  out.errors = result->errors;
+  std::string& text = result->output;
+  const size_t nl = text.rfind('\n');
+  if (nl == std::string::npos) return out;
+  const std::string tail = text.substr(nl + 1);
+  const size_t space = tail.find(' ');
+  if (!absl::SimpleAtoi(tail.substr(0, space), &out.status)) out.status = 0;
+  if (space != std::string::npos) out.version = tail.substr(space + 1);
+  out.body = text.substr(0, nl);
+  return out;
+}
+
 class UploadFixture : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -106,34 +138,12 @@ class UploadFixture : public ::testing::Test {
   }
 
   std::string WriteInput(const std::string& name, std::string_view data) {
-    const std::string path = work_.path() + "/" + name;
-    std::ofstream(path, std::ios::binary) << data;
-    return path;
+    return WriteInputFile(work_.path(), name, data);
   }
 
-  // curl with `args`, then the URL; status from %{http_code}.
   HttpResult Curl(const std::vector<std::string>& args,
                   std::string_view path = "/upload") const {
-    std::vector<std::string> argv = {"curl", "-sS", "--max-time", "60", "-w",
-                                     "\n%{http_code} %{http_version}"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    argv.push_back(Url(path));
-    absl::StatusOr<CommandResult> result = RunCommand(argv);
-    HttpResult out;
-    if (!result.ok()) {
-      out.errors = std::string(result.status().message());
-      return out;
-    }
-    out.errors = result->errors;
-    std::string& text = result->output;
-    const size_t nl = text.rfind('\n');
-    if (nl == std::string::npos) return out;
-    const std::string tail = text.substr(nl + 1);
-    const size_t space = tail.find(' ');
-    if (!absl::SimpleAtoi(tail.substr(0, space), &out.status)) out.status = 0;
-    if (space != std::string::npos) out.version = tail.substr(space + 1);
-    out.body = text.substr(0, nl);
-    return out;
+    return CurlFor(args, Url(path));
   }
 
   // GET /metrics over `protocol` (a curl flag). A scrape counts itself in

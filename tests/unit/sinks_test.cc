@@ -148,6 +148,15 @@ class SinkPoolTest : public ::testing::Test {
     return file;
   }
 
+  // A raw body streamed in 1000-byte chunks; the test is its producer.
+  static std::shared_ptr<StreamUploadSource> RawStream() {
+    RequestInfo request;
+    request.path = "/big";
+    StreamUploadOptions options;
+    options.chunk_size = 1000;
+    return *StreamUploadSource::Create(request, options, nullptr);
+  }
+
   // Submits and waits for the reply.
   ConsumerReply Run(Dispatcher& dispatcher, std::shared_ptr<UploadSource> source,
                     std::string* upload_id = nullptr) {
@@ -275,11 +284,7 @@ TEST_F(SinkPoolTest, DiscardSinkTakesEachStreamedChunkOnTheProducersThread) {
   Dispatcher dispatcher(settings_);
   auto pool = SinkPool::Start({.sink = "discard", .workers = 1}, &dispatcher);
   ASSERT_TRUE(pool.ok());
-  RequestInfo request;
-  request.path = "/big";
-  StreamUploadOptions options;
-  options.chunk_size = 1000;
-  auto source = *StreamUploadSource::Create(request, options, nullptr);
+  std::shared_ptr<StreamUploadSource> source = RawStream();
   Notification done;
   ConsumerReply reply;
   UploadHandle handle = dispatcher.Submit(source, [&](ConsumerReply r) {
@@ -343,11 +348,7 @@ TEST_F(SinkPoolTest, AbortedStreamLeavesNoPartialFileInTheSinkDirectory) {
   Dispatcher dispatcher(settings_);
   auto pool = SinkPool::Start({.sink = "dir:" + sink_dir, .workers = 1}, &dispatcher);
   ASSERT_TRUE(pool.ok());
-  RequestInfo request;
-  request.path = "/big";
-  StreamUploadOptions options;
-  options.chunk_size = 1000;
-  auto source = *StreamUploadSource::Create(request, options, nullptr);
+  std::shared_ptr<StreamUploadSource> source = RawStream();
   UploadHandle handle = dispatcher.Submit(source, [](ConsumerReply) {});
   ASSERT_TRUE(source->Feed(TestBytes(3500)).ok());
   // The worker is writing ".partial-…"; wait until it has taken the chunks.
