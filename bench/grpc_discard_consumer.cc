@@ -2,7 +2,8 @@
 // spillwayd's Ingest service, pulls every ServerMessage, counts the Chunk bytes, and
 // answers each upload with 200 and a tiny body once RequestFinished arrives. A stream
 // that breaks is reattached after a short pause. Runs until SIGTERM or SIGINT, then
-// prints one JSON line of totals on stdout and exits 0.
+// prints one JSON line of totals on stdout and exits 0. Written the way a consumer
+// that cares about CPU would be: one thread drives every stream (see Stream).
 //
 // Usage: grpc_discard_consumer --target=127.0.0.1:PORT [--streams=4] [--name=NAME]
 //                              [--prefix=/path]...
@@ -10,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -45,102 +47,179 @@ struct Totals {
   std::atomic<uint64_t> reattached{0};
 };
 
-// One Consume stream at a time, on its own thread, with the synchronous client API.
-class Worker {
+// Every stream is driven from one thread through one CompletionQueue (the async
+// API). That thread is then the only one polling the channel. With the synchronous
+// API each stream's blocked Read() takes turns polling: an upload on one stream cost
+// the consumer about 1.5x the CPU (5 futex calls per message) when 3 idle streams
+// sat beside it.
+//
+// Ownership: main() owns the Streams. Threading: a
+// Stream is touched only by the CompletionQueue thread, except Cancel() (any thread,
+// under the Stream's mutex).
+class Stream {
  public:
-  Worker(std::shared_ptr<grpc::Channel> channel, const Options& options, int index,
-         Totals& totals)
-      : stub_(spillway::v1::Ingest::NewStub(std::move(channel))),
-        options_(options),
-        index_(index),
-        totals_(totals) {}
-
-  void Start() {
-    thread_ = std::thread([this] { Run(); });
+  Stream(spillway::v1::Ingest::Stub* stub, grpc::CompletionQueue* cq,
+         const Options& options, int index, Totals& totals)
+      : stub_(stub), cq_(cq), options_(options), index_(index), totals_(totals) {
+    reply_.mutable_reply()->set_status(200);
+    auto* header = reply_.mutable_reply()->add_headers();
+    header->set_name("content-type");
+    header->set_value("application/json");
   }
 
-  void Stop() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stopping_ = true;
-      if (context_ != nullptr) context_->TryCancel();
+  // The completion of an operation tagged with this stream; false when the stream is
+  // over for good (stopped).
+  bool OnCompletion(int op, bool ok) {
+    switch (op) {
+      case kStarted:
+        if (!ok) return EndWhenIdle();
+        attach_.mutable_attach()->set_name(options_.name + "-" + std::to_string(index_));
+        for (const std::string& prefix : options_.prefixes) {
+          attach_.mutable_attach()->add_path_prefixes(prefix);
+        }
+        Write(attach_);
+        Read();
+        return true;
+      case kRead:
+        read_in_flight_ = false;
+        if (!ok) return EndWhenIdle();
+        Handle();
+        Read();
+        return true;
+      case kWrite:
+        write_in_flight_ = false;
+        if (!ok) {
+          context_->TryCancel();  // so the read in flight ends too
+          return EndWhenIdle();
+        }
+        if (!read_in_flight_) return EndWhenIdle();  // the read side already ended
+        if (reply_pending_) {
+          reply_pending_ = false;
+          Write(reply_);
+        }
+        return true;
+      case kFinished:
+        call_.reset();
+        if (Stopping()) return false;
+        // Reattach after a short pause.
+        alarm_.Set(cq_, std::chrono::system_clock::now() + std::chrono::milliseconds(100),
+                   Tag(kReattach));
+        return true;
+      case kReattach:
+        if (Stopping()) return false;
+        totals_.reattached.fetch_add(1, std::memory_order_relaxed);
+        Attach();
+        return true;
     }
-    if (thread_.joinable()) thread_.join();
+    return true;
+  }
+
+  void Attach() {
+    std::lock_guard<std::mutex> lock(mu_);
+    context_ = std::make_unique<grpc::ClientContext>();
+    if (stopping_) context_->TryCancel();
+    call_ = stub_->PrepareAsyncConsume(context_.get(), cq_);
+    finishing_ = false;
+    call_->StartCall(Tag(kStarted));
+  }
+
+  void Cancel() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    if (context_ != nullptr) context_->TryCancel();
+    alarm_.Cancel();
+  }
+
+  static Stream* FromTag(void* tag, int* op) {
+    auto bits = reinterpret_cast<uintptr_t>(tag);
+    *op = static_cast<int>(bits % kOpAlign);
+    return reinterpret_cast<Stream*>(bits - bits % kOpAlign);
   }
 
  private:
-  void Run() {
-    for (bool first = true;; first = false) {
-      grpc::ClientContext context;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (stopping_) return;
-        context_ = &context;
-      }
-      if (!first) totals_.reattached.fetch_add(1, std::memory_order_relaxed);
-      RunStream(context);
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        context_ = nullptr;
-        if (stopping_) return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  enum Op { kStarted, kRead, kWrite, kFinished, kReattach };
+  static constexpr uintptr_t kOpAlign = 8;  // Streams are 8-aligned: ops fit the low bits
+
+  void* Tag(Op op) {
+    return reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(this) + op);
+  }
+
+  bool Stopping() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stopping_;
+  }
+
+  void Read() {
+    read_in_flight_ = true;
+    call_->Read(&message_, Tag(kRead));
+  }
+
+  void Write(const spillway::v1::ConsumerMessage& message) {
+    write_in_flight_ = true;
+    call_->Write(message, Tag(kWrite));
+  }
+
+  // The stream broke or the server ended it: Finish once no operation is in flight
+  // (after a failed read, a write in flight fails soon too).
+  bool EndWhenIdle() {
+    if (!read_in_flight_ && !write_in_flight_ && !finishing_) {
+      finishing_ = true;
+      call_->Finish(&status_, Tag(kFinished));
+    }
+    return true;
+  }
+
+  void Handle() {
+    switch (message_.kind_case()) {
+      case spillway::v1::ServerMessage::kRequestStarted:
+        upload_bytes_ = 0;
+        reply_.mutable_reply()->set_upload_id(message_.request_started().upload_id());
+        break;
+      case spillway::v1::ServerMessage::kChunk:
+        upload_bytes_ += message_.chunk().data().size();
+        totals_.bytes.fetch_add(message_.chunk().data().size(), std::memory_order_relaxed);
+        totals_.chunks.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case spillway::v1::ServerMessage::kRequestFinished:
+        reply_.mutable_reply()->set_body("{\"bytes\":" + std::to_string(upload_bytes_) +
+                                         "}");
+        totals_.replied.fetch_add(1, std::memory_order_relaxed);
+        if (write_in_flight_) {
+          reply_pending_ = true;
+        } else {
+          Write(reply_);
+        }
+        break;
+      case spillway::v1::ServerMessage::kRequestAborted:
+        totals_.aborted.fetch_add(1, std::memory_order_relaxed);
+        break;
+      default:  // Field, FileStarted, FileFinished: nothing to do
+        break;
     }
   }
 
-  void RunStream(grpc::ClientContext& context) {
-    auto stream = stub_->Consume(&context);
-    spillway::v1::ConsumerMessage attach;
-    attach.mutable_attach()->set_name(options_.name + "-" + std::to_string(index_));
-    for (const std::string& prefix : options_.prefixes) {
-      attach.mutable_attach()->add_path_prefixes(prefix);
-    }
-    if (!stream->Write(attach)) {
-      stream->Finish().ok();
-      return;
-    }
-    spillway::v1::ConsumerMessage reply;
-    reply.mutable_reply()->set_status(200);
-    auto* header = reply.mutable_reply()->add_headers();
-    header->set_name("content-type");
-    header->set_value("application/json");
-
-    spillway::v1::ServerMessage message;
-    uint64_t upload_bytes = 0;
-    while (stream->Read(&message)) {
-      switch (message.kind_case()) {
-        case spillway::v1::ServerMessage::kRequestStarted:
-          upload_bytes = 0;
-          reply.mutable_reply()->set_upload_id(message.request_started().upload_id());
-          break;
-        case spillway::v1::ServerMessage::kChunk:
-          upload_bytes += message.chunk().data().size();
-          totals_.bytes.fetch_add(message.chunk().data().size(), std::memory_order_relaxed);
-          totals_.chunks.fetch_add(1, std::memory_order_relaxed);
-          break;
-        case spillway::v1::ServerMessage::kRequestFinished:
-          reply.mutable_reply()->set_body("{\"bytes\":" + std::to_string(upload_bytes) + "}");
-          if (!stream->Write(reply)) return;
-          totals_.replied.fetch_add(1, std::memory_order_relaxed);
-          break;
-        case spillway::v1::ServerMessage::kRequestAborted:
-          totals_.aborted.fetch_add(1, std::memory_order_relaxed);
-          break;
-        default:  // Field, FileStarted, FileFinished: nothing to do
-          break;
-      }
-    }
-    stream->Finish().ok();  // cancelled on stop, or the server went away
-  }
-
-  std::unique_ptr<spillway::v1::Ingest::Stub> stub_;
+  spillway::v1::Ingest::Stub* const stub_;
+  grpc::CompletionQueue* const cq_;
   const Options& options_;
   const int index_;
   Totals& totals_;
-  std::thread thread_;
+
   std::mutex mu_;
-  bool stopping_ = false;                     // guarded by mu_
-  grpc::ClientContext* context_ = nullptr;    // guarded by mu_
+  bool stopping_ = false;                          // guarded by mu_
+  std::unique_ptr<grpc::ClientContext> context_;   // replaced under mu_
+  std::unique_ptr<grpc::ClientAsyncReaderWriter<spillway::v1::ConsumerMessage,
+                                                spillway::v1::ServerMessage>>
+      call_;
+  grpc::Alarm alarm_;
+  spillway::v1::ConsumerMessage attach_;
+  spillway::v1::ConsumerMessage reply_;
+  spillway::v1::ServerMessage message_;
+  grpc::Status status_;
+  uint64_t upload_bytes_ = 0;
+  bool read_in_flight_ = false;
+  bool write_in_flight_ = false;
+  bool reply_pending_ = false;  // RequestFinished came while a write was in flight
+  bool finishing_ = false;
 };
 
 bool ParseFlag(std::string_view arg, std::string_view name, std::string* value) {
@@ -178,9 +257,9 @@ int main(int argc, char** argv) {
   }
   if (options.target.empty() || options.streams < 1) return Usage();
 
-  // Every Read() parses a Chunk into a freshly allocated 256 KiB string (the oneof is
-  // cleared between messages); keep such blocks on the heap instead of mmap/trim
-  // cycles that page-fault every buffer in anew (~100k faults per GiB otherwise).
+  // A Read() may parse a Chunk into a freshly allocated 256 KiB string; keep such
+  // blocks on the heap instead of mmap/trim cycles that page-fault every buffer in
+  // anew (~100k faults per GiB otherwise).
   mallopt(M_MMAP_THRESHOLD, 16 << 20);
   mallopt(M_TRIM_THRESHOLD, 128 << 20);
 
@@ -195,17 +274,29 @@ int main(int argc, char** argv) {
   args.SetMaxReceiveMessageSize(64 << 20);
   auto channel =
       grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
+  auto stub = spillway::v1::Ingest::NewStub(channel);
 
   Totals totals;
-  std::vector<std::unique_ptr<Worker>> workers;
+  grpc::CompletionQueue cq;
+  std::vector<std::unique_ptr<Stream>> streams;
   for (int i = 0; i < options.streams; ++i) {
-    workers.push_back(std::make_unique<Worker>(channel, options, i, totals));
-    workers.back()->Start();
+    streams.push_back(std::make_unique<Stream>(stub.get(), &cq, options, i, totals));
+    streams.back()->Attach();
   }
+  std::thread driver([&cq, live = options.streams]() mutable {
+    void* tag;
+    bool ok;
+    while (cq.Next(&tag, &ok)) {
+      int op;
+      Stream* stream = Stream::FromTag(tag, &op);
+      if (!stream->OnCompletion(op, ok) && --live == 0) cq.Shutdown();
+    }
+  });
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  for (auto& worker : workers) worker->Stop();
+  for (auto& stream : streams) stream->Cancel();
+  driver.join();
 
   std::printf(
       "{\"event\":\"stopped\",\"bytes\":%llu,\"chunks\":%llu,\"replied\":%llu,"

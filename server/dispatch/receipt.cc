@@ -6,7 +6,19 @@
 namespace spillway {
 
 std::string Receipt::ToJson() const {
-  std::string out = "{\"upload_id\":";
+  // Sized up front: a receipt is built for every upload, and growing it step by step
+  // cost several allocations each time.
+  size_t size = 96 + upload_id.size();
+  for (const auto& [name, value] : fields) size += 24 + 2 * (name.size() + value.size());
+  for (const FileReceipt& file : files) {
+    size += 192 + 2 * (file.field_name.size() + file.filename.size() +
+                       file.content_type.size()) +
+            file.checksum.size() +
+            (file.stored_name.has_value() ? file.stored_name->size() : 0);
+  }
+  std::string out;
+  out.reserve(size);
+  out.append("{\"upload_id\":");
   AppendJsonString(upload_id, &out);
   absl::StrAppend(&out, ",\"total_bytes\":", total_bytes, ",\"fields\":[");
   for (size_t i = 0; i < fields.size(); ++i) {

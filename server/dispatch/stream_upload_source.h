@@ -20,7 +20,11 @@
 // so a long stream reuses a few buffers instead of allocating (and page-faulting in)
 // a fresh STREAM_BODY_CHUNK_SIZE block per chunk. The free list holds at most
 // high_watermark / chunk_size buffers, so queued plus free chunk memory stays within
-// twice the high watermark.
+// twice the high watermark. A consumer may take a chunk's buffer instead
+// (ChunkEvent::buffer; the gRPC Consume stream does, to hand the bytes to gRPC
+// uncopied) and leave an empty string: nothing is recycled then, the producer
+// allocates each chunk afresh, and the bytes the consumer's transport still holds
+// are bounded by that consumer (one write in flight, for Consume).
 //
 // Hand-off: one Mutex guards the queue, the watermark state and the consumer's
 // pending Next() callback. A callback is never run with the mutex held: the producer
@@ -117,7 +121,8 @@ class StreamUploadSource final
   void FlushChunk();
   void Push(Event event);
   // Keeps the chunk buffer of the event the consumer held (current_) for reuse, if
-  // the free list has room. Called before current_ is overwritten.
+  // the consumer left it a chunk's capacity and the free list has room. Called
+  // before current_ is overwritten.
   void RecycleCurrentLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // An empty string with room for a chunk: a recycled buffer if there is one.
   std::string TakeChunkBuffer();

@@ -9,7 +9,7 @@
 // Lifetime: events are views. The strings and pointers an event holds stay valid until
 // the consumer's next call on the same Delivery (Next, Reply or Fail) or until the
 // Delivery is destroyed, whichever comes first. Copy what must live longer (a gRPC
-// consumer copies into its protobuf message anyway). That is what lets a chunk go from
+// consumer encodes into its own buffers anyway). That is what lets a chunk go from
 // the uploaded file (or the socket's buffer in stream mode) to the consumer without a
 // copy in between.
 #ifndef SPILLWAY_SERVER_DISPATCH_UPLOAD_EVENT_H_
@@ -59,10 +59,12 @@ struct FileStartedEvent {
 struct ChunkEvent {
   std::string_view data;  // at most STREAM_BODY_CHUNK_SIZE bytes, never empty
   uint64_t offset = 0;    // of data[0] within the file
-  // Stream mode: the string `data` views, which a consumer that wants the bytes in a
-  // std::string (a protobuf field) may take instead of copying them, by swapping it
-  // with a string of its own; the source reuses that one's capacity for a later
-  // chunk. `data` must not be read after the swap. Null for buffered uploads.
+  // Stream mode: the string `data` views (all of it), which a consumer that wants
+  // the bytes to outlive the event may take instead of copying them, by swapping it
+  // with a string of its own (the gRPC Consume stream swaps in an empty one and
+  // hands the bytes to gRPC as they are). The source reuses what it gets back for a
+  // later chunk if it has a chunk's capacity, and allocates afresh otherwise. `data`
+  // must not be read after the swap. Null for buffered uploads.
   std::string* buffer = nullptr;
 };
 

@@ -1,5 +1,7 @@
 #include "server/grpc/consume_reactor.h"
 
+#include <grpcpp/impl/codegen/proto_utils.h>
+
 #include <utility>
 #include <variant>
 
@@ -74,7 +76,7 @@ struct ConsumeReactor::Action {
 };
 
 ConsumeReactor::ConsumeReactor(Dispatcher* dispatcher) : dispatcher_(dispatcher) {
-  StartRead(&in_);
+  StartRead(&in_bytes_);
 }
 
 void ConsumeReactor::OnReadDone(bool ok) {
@@ -89,19 +91,28 @@ void ConsumeReactor::OnReadDone(bool ok) {
     }
   }
   if (ok) {
-    switch (in_.kind_case()) {
-      case v1::ConsumerMessage::kAttach:
-        read_more = HandleAttach(in_.attach());
-        break;
-      case v1::ConsumerMessage::kReply:
-        HandleReply(in_.reply());
-        read_more = true;
-        break;
-      default: {
-        MutexLock lock(&mu_);
-        FinishWithLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                      "ConsumerMessage without attach or reply"));
-        break;
+    // The method is raw (IngestService), so the parse a typed method leaves to gRPC
+    // is ours. It also releases in_bytes_ for the next read.
+    if (!grpc::SerializationTraits<v1::ConsumerMessage>::Deserialize(&in_bytes_, &in_)
+             .ok()) {
+      MutexLock lock(&mu_);
+      FinishWithLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                    "a message on the stream is not a ConsumerMessage"));
+    } else {
+      switch (in_.kind_case()) {
+        case v1::ConsumerMessage::kAttach:
+          read_more = HandleAttach(in_.attach());
+          break;
+        case v1::ConsumerMessage::kReply:
+          HandleReply(in_.reply());
+          read_more = true;
+          break;
+        default: {
+          MutexLock lock(&mu_);
+          FinishWithLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                        "ConsumerMessage without attach or reply"));
+          break;
+        }
       }
     }
   }
@@ -110,7 +121,7 @@ void ConsumeReactor::OnReadDone(bool ok) {
     if (finish_status_.has_value()) read_more = false;
     // The read is started before in_read_callback_ drops, so Finish() cannot slip
     // in between the check above and StartRead().
-    if (read_more) StartRead(&in_);
+    if (read_more) StartRead(&in_bytes_);
     in_read_callback_ = false;
   }
   Drive();
@@ -166,6 +177,9 @@ void ConsumeReactor::HandleReply(const v1::Reply& reply) {
 void ConsumeReactor::OnWriteDone(bool ok) {
   {
     MutexLock lock(&mu_);
+    // gRPC is done with out_; a streamed chunk's buffer goes as soon as the transport
+    // lets go of its slice too.
+    out_.Clear();
     write_in_flight_ = false;
     if (ok) {
       GrpcMetrics::Get().bytes_delivered->Increment(chunk_bytes_in_flight_);
@@ -248,10 +262,14 @@ void ConsumeReactor::OnEvent(uint64_t generation, absl::StatusOr<UploadEvent> ev
     next_outstanding_ = false;
     if (!event.ok()) {
       event_error_ = event.status();
+    } else if (absl::Status encoded = encoder_.Encode(*event, &out_); !encoded.ok()) {
+      event_error_ = std::move(encoded);
     } else {
-      // Copies every byte: the views die at our next call on the delivery.
-      ToServerMessage(*event, &out_);
+      // Encode() copied what the views show (they die at our next call on the
+      // delivery), or took a streamed chunk's buffer: of that chunk only data.size()
+      // is read now.
       out_ready_ = true;
+      out_is_started_ = std::holds_alternative<RequestStartedEvent>(*event);
       if (const auto* chunk = std::get_if<ChunkEvent>(&*event)) {
         chunk_bytes_in_flight_ = chunk->data.size();
       }
@@ -294,6 +312,9 @@ void ConsumeReactor::StartNewGenerationLocked() {
 
 std::unique_ptr<Delivery> ConsumeReactor::TakeDeliveryLocked() {
   StartNewGenerationLocked();
+  // An unsent event is dropped (no write is in flight while one is ready), and with
+  // it a streamed chunk's buffer.
+  if (out_ready_) out_.Clear();
   out_ready_ = false;
   upload_id_.clear();
   return std::move(delivery_);
@@ -345,7 +366,7 @@ ConsumeReactor::Action ConsumeReactor::NextActionLocked() {
   if (out_ready_ && !write_in_flight_ && !broken_) {
     out_ready_ = false;
     write_in_flight_ = true;
-    if (out_.has_request_started()) started_sent_ = true;
+    if (out_is_started_) started_sent_ = true;
     action.kind = Action::Kind::kWrite;
     return action;
   }

@@ -2,6 +2,11 @@
 // callback API. A downstream consumer attaches (first message: Attach), becomes a
 // Consumer of the Dispatcher (one upload at a time) and, for each Delivery it is
 // given, receives the upload's events as ServerMessages and answers with a Reply.
+// The method is raw (IngestService): the reactor parses each ConsumerMessage itself
+// and writes ServerMessages already encoded (ServerMessageEncoder), so that a
+// streamed chunk's bytes go to gRPC as a slice of their own instead of being copied
+// by protobuf serialization. A message that does not parse ends the stream with
+// INVALID_ARGUMENT, which fails the delivery as any broken stream does.
 //
 // Backpressure: exactly one write in flight, and the next event is pulled
 // (Delivery::Next) only once the previous write completed (OnWriteDone). A stream-mode
@@ -57,12 +62,13 @@
 #include "server/common/mutex.h"
 #include "server/dispatch/consumer.h"
 #include "server/dispatch/dispatcher.h"
+#include "server/grpc/server_message_encoder.h"
 #include "spillway/v1/ingest.pb.h"
 
 namespace spillway {
 
 class ConsumeReactor final
-    : public grpc::ServerBidiReactor<v1::ConsumerMessage, v1::ServerMessage> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   // `dispatcher` is not owned and must outlive the gRPC server.
   explicit ConsumeReactor(Dispatcher* dispatcher);
@@ -107,7 +113,9 @@ class ConsumeReactor final
 
   Mutex mu_;
   CondVar idle_cv_;  // driving_ went false, or callbacks_ dropped
-  v1::ConsumerMessage in_;  // the read in flight; touched by read reactions only
+  // The read in flight and its parse; touched by read reactions only.
+  grpc::ByteBuffer in_bytes_;
+  v1::ConsumerMessage in_;
   bool attached_ ABSL_GUARDED_BY(mu_) = false;
   Dispatcher::ConsumerId consumer_id_ ABSL_GUARDED_BY(mu_) = 0;
   bool unregistered_ ABSL_GUARDED_BY(mu_) = false;
@@ -129,9 +137,12 @@ class ConsumeReactor final
   absl::Status event_error_ ABSL_GUARDED_BY(mu_);
 
   // The write side. out_ is filled by a Next() callback (no write in flight then)
-  // and read by gRPC until OnWriteDone.
-  v1::ServerMessage out_;  // written under mu_ while no write is in flight
+  // and read by gRPC until OnWriteDone, which lets go of it: a streamed chunk's
+  // buffer is then freed as soon as gRPC has sent it, not held until the next event.
+  ServerMessageEncoder encoder_;  // used under mu_ while no write is in flight
+  grpc::ByteBuffer out_;          // written under mu_ while no write is in flight
   bool out_ready_ ABSL_GUARDED_BY(mu_) = false;
+  bool out_is_started_ ABSL_GUARDED_BY(mu_) = false;  // out_ is RequestStarted
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t chunk_bytes_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 

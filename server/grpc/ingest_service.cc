@@ -4,7 +4,7 @@
 
 namespace spillway {
 
-grpc::ServerBidiReactor<v1::ConsumerMessage, v1::ServerMessage>* IngestService::Consume(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestService::Consume(
     grpc::CallbackServerContext* context) {
   return new ConsumeReactor(options_.dispatcher);
 }

@@ -1,6 +1,8 @@
 // IngestService: the spillway.v1.Ingest service (DESIGN.md §2) on the gRPC callback
 // API. Each Consume stream gets a ConsumeReactor, each Upload RPC an UploadReactor;
-// both delete themselves when their RPC is done.
+// both delete themselves when their RPC is done. Consume is registered raw (its
+// reactor reads and writes grpc::ByteBuffers, encoding ServerMessages itself) so
+// that streamed chunks reach gRPC without a serialization copy; Upload is typed.
 //
 // Ownership: registered with (not owned by) the grpc::Server; must outlive it. Holds
 // non-owning pointers to the Dispatcher and the upload options' temp directory and
@@ -16,11 +18,15 @@
 
 namespace spillway {
 
-class IngestService final : public v1::Ingest::CallbackService {
+// Built on Service, not CallbackService: the raw Consume's reactor type does not
+// override the typed one's.
+class IngestService final
+    : public v1::Ingest::WithRawCallbackMethod_Consume<
+          v1::Ingest::WithCallbackMethod_Upload<v1::Ingest::Service>> {
  public:
   explicit IngestService(UploadRpcOptions options) : options_(std::move(options)) {}
 
-  grpc::ServerBidiReactor<v1::ConsumerMessage, v1::ServerMessage>* Consume(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Consume(
       grpc::CallbackServerContext* context) override;
   grpc::ServerReadReactor<v1::UploadRequest>* Upload(grpc::CallbackServerContext* context,
                                                      v1::Reply* response) override;

@@ -54,14 +54,10 @@ struct EventWriter {
     file->set_path_only(event.path_only);
   }
   void operator()(const ChunkEvent& event) const {
+    // Copied, even from a streamed chunk's buffer: the Consume stream does not come
+    // here for chunks (ServerMessageEncoder hands their bytes to gRPC uncopied).
     v1::Chunk* chunk = out->mutable_chunk();
-    if (event.buffer != nullptr) {
-      // No copy: the message takes the chunk's buffer, and the source gets the
-      // message's previous one to fill again.
-      chunk->mutable_data()->swap(*event.buffer);
-    } else {
-      chunk->set_data(event.data.data(), event.data.size());
-    }
+    chunk->set_data(event.data.data(), event.data.size());
     chunk->set_offset(event.offset);
   }
   void operator()(const FileFinishedEvent& event) const {
@@ -95,9 +91,7 @@ v1::Mode ToProtoMode(UploadMode mode) {
 }
 
 void ToServerMessage(const UploadEvent& event, v1::ServerMessage* out) {
-  // Chunk after Chunk keeps the Chunk message, and so the buffer a streamed chunk
-  // swaps with (see EventWriter).
-  if (!std::holds_alternative<ChunkEvent>(event) || !out->has_chunk()) out->Clear();
+  out->Clear();
   std::visit(EventWriter{out}, event);
 }
 

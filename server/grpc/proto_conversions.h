@@ -18,7 +18,8 @@ v1::Mode ToProtoMode(UploadMode mode);
 
 // Fills `out` (cleared first) with `event`, copying every byte it views: the event's
 // views may die at the consumer's next call on its Delivery, the message must live
-// until its write completes.
+// until its write completes. A streamed chunk's buffer is copied too, not taken; the
+// Consume stream encodes chunks without protobuf (server_message_encoder.h).
 void ToServerMessage(const UploadEvent& event, v1::ServerMessage* out);
 
 ConsumerReply FromProtoReply(const v1::Reply& reply);

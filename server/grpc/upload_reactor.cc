@@ -47,6 +47,12 @@ void UploadReactor::OnReadDone(bool ok) {
       Fail(absl::CancelledError("the gRPC uploader cancelled"));
       return;
     }
+    if (declared_total_.has_value() && bytes_sent_ != *declared_total_) {
+      FailReading(absl::InvalidArgumentError(absl::StrCat(
+          "the upload declared total_size ", *declared_total_, " but sent ", bytes_sent_,
+          " bytes")));
+      return;
+    }
     if (stream_ != nullptr) {
       absl::Status status = EndStreamFile();
       if (status.ok()) status = stream_->Feed(framer_->Close());
@@ -58,7 +64,7 @@ void UploadReactor::OnReadDone(bool ok) {
     return;
   }
   if (absl::Status status = Handle(in_); !status.ok()) {
-    Fail(status);
+    FailReading(status);
     return;
   }
   if (OverMaxBodySize()) {
@@ -102,6 +108,14 @@ void UploadReactor::Resume() {
   }
 }
 
+void UploadReactor::FailReading(const absl::Status& status) {
+  // Before the client hears of the failure: temp files live until the upload is
+  // answered, no longer (and a client that looks at once finds none).
+  current_file_ = nullptr;
+  upload_ = BufferedUpload();
+  Fail(status);
+}
+
 void UploadReactor::Fail(const absl::Status& status) {
   UploadHandle handle;
   {
@@ -120,6 +134,15 @@ absl::Status UploadReactor::Handle(const v1::UploadRequest& request) {
   }
   if (!started_) {
     return absl::InvalidArgumentError("the first message must be UploadStart");
+  }
+  // A declared total is held to, or a client could declare a small one (buffered)
+  // and send without bound.
+  bytes_sent_ += request.has_field() ? request.field().value().size()
+                 : request.has_chunk() ? request.chunk().data().size()
+                                       : 0;
+  if (declared_total_.has_value() && bytes_sent_ > *declared_total_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the upload is larger than its declared total_size ", *declared_total_));
   }
   if (stream_ != nullptr) return HandleStreamed(request);
   switch (request.kind_case()) {
@@ -188,9 +211,9 @@ absl::Status UploadReactor::HandleStart(const v1::UploadStart& start) {
   request.remote_address = context_->peer();
   // Fields and files, as a multipart/form-data body would carry them.
   request.content_type = "multipart/form-data";
-  total_declared_ = start.has_total_size();
-  if (total_declared_ && options_->max_body_size != 0 &&
-      start.total_size() > options_->max_body_size) {
+  if (start.has_total_size()) declared_total_ = start.total_size();
+  if (declared_total_.has_value() && options_->max_body_size != 0 &&
+      *declared_total_ > options_->max_body_size) {
     return StartStream(request);
   }
   return absl::OkStatus();
@@ -207,8 +230,8 @@ absl::Status UploadReactor::StartStream(RequestInfo request) {
 
 bool UploadReactor::OverMaxBodySize() const {
   // A declared total decided the mode at UploadStart, as Content-Length does.
-  return stream_ == nullptr && !total_declared_ && options_->max_body_size != 0 &&
-         upload_.total_bytes > options_->max_body_size;
+  return stream_ == nullptr && !declared_total_.has_value() &&
+         options_->max_body_size != 0 && upload_.total_bytes > options_->max_body_size;
 }
 
 absl::Status UploadReactor::SwitchToStream() {

@@ -136,6 +136,8 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
   void Dispatch(std::shared_ptr<UploadSource> source);
   // Ends the RPC with `status` and cancels a dispatched upload.
   void Fail(const absl::Status& status);
+  // Fail() from a read reaction: the buffered upload (its temp files) goes first.
+  void FailReading(const absl::Status& status);
   // Starts the next read unless the RPC is finished or the stream source is full.
   void ReadNext();
 
@@ -155,7 +157,8 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
   // Read-reaction state.
   v1::UploadRequest in_;
   bool started_ = false;
-  bool total_declared_ = false;  // UploadStart.total_size was sent
+  std::optional<uint64_t> declared_total_;  // UploadStart.total_size
+  uint64_t bytes_sent_ = 0;  // field and file bytes so far, in either mode
   BufferedUpload upload_;
   UploadedFile* current_file_ = nullptr;  // in upload_.files
   std::optional<uint64_t> declared_size_;  // of current_file_

@@ -68,7 +68,15 @@ bool IsFramingHeader(std::string_view name) {
 std::string SerializeResponse(const HttpResponse& response, bool head_request,
                               bool close, bool http10_keep_alive) {
   const char* reason = http_status_str(static_cast<http_status>(response.status));
-  std::string out = absl::StrCat("HTTP/1.1 ", response.status, " ", reason, "\r\n");
+  // One allocation for the whole response: room for the fixed lines, every header
+  // and the body.
+  size_t size = 96 + response.body.size();
+  for (const auto& [name, value] : response.headers) {
+    size += name.size() + value.size() + 4;
+  }
+  std::string out;
+  out.reserve(size);
+  absl::StrAppend(&out, "HTTP/1.1 ", response.status, " ", reason, "\r\n");
   for (const auto& [name, value] : response.headers) {
     if (IsFramingHeader(name)) continue;
     absl::StrAppend(&out, name, ": ", value, "\r\n");
@@ -242,6 +250,7 @@ int Http1Session::OnHeaderField(std::string_view data) {
   if (!CountHeaderBytes(data.size() + (last_was_value_ || headers_.empty() ? 4 : 0))) {
     return -1;
   }
+  if (headers_.capacity() == 0) headers_.reserve(16);  // one allocation for most heads
   if (last_was_value_ || headers_.empty()) headers_.emplace_back();
   last_was_value_ = false;
   headers_.back().first.append(data);
@@ -282,8 +291,13 @@ int Http1Session::OnHeadersComplete() {
   std::string transfer_encoding;
   for (auto& [name, value] : headers_) {
     absl::AsciiStrToLower(&name);
-    // Optional whitespace around values is not part of them.
-    value = std::string(absl::StripAsciiWhitespace(value));
+    // Optional whitespace around values is not part of them. Stripped in place: most
+    // values have none, and a copy would allocate for every value over 15 bytes.
+    const absl::string_view stripped = absl::StripAsciiWhitespace(value);
+    if (stripped.size() != value.size()) {
+      value.erase(static_cast<size_t>(stripped.data() + stripped.size() - value.data()));
+      value.erase(0, static_cast<size_t>(stripped.data() - value.data()));
+    }
     if (name == "content-length") ++content_lengths;
     if (name == "transfer-encoding") {
       has_transfer_encoding = true;

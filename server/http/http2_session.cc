@@ -453,6 +453,7 @@ int Http2Session::OnHeader(int32_t stream_id, std::string_view name,
       }
     }
   }
+  if (head.headers.capacity() == 0) head.headers.reserve(16);  // one allocation for most
   head.headers.emplace_back(name, value);
   return 0;
 }

@@ -111,8 +111,10 @@ void UploadExchange::Begin(const RequestHead& head) {
       UploadAssemblerOptions::FromSettings(settings, options_->temp_dir);
   assembler_options.multipart = options_->multipart;
   assembler_options.file.spill_budget = options_->spill_budget;
+  // The assembler keeps the request from here on (one copy less per upload); a
+  // switch to stream mode takes it back (SwitchToStream).
   absl::StatusOr<std::unique_ptr<UploadAssembler>> assembler =
-      UploadAssembler::Create(request_, assembler_options);
+      UploadAssembler::Create(std::move(request_), assembler_options);
   if (!assembler.ok()) {
     RespondError(assembler.status());
     return;
@@ -160,7 +162,7 @@ absl::Status UploadExchange::OnBodyData(std::string_view data) {
       }
       // Absorbed: its bytes now live in the assembler (memory or temp file).
       responder_->ConsumeBody(data.size());
-      if (!request_.content_length.has_value() &&
+      if (!assembler_->request().content_length.has_value() &&
           assembler_->bytes_received() > options_->settings.max_body_size) {
         if (!options_->stream_mode) {
           absl::Status status = absl::ResourceExhaustedError(absl::StrCat(
@@ -224,6 +226,7 @@ void UploadExchange::OnBodyEnd() {
 }
 
 absl::Status UploadExchange::SwitchToStream() {
+  request_ = assembler_->request();
   if (raw_prefix_ == nullptr) {
     // A raw body: the assembler's one file holds exactly the bytes to replay.
     absl::StatusOr<BufferedUpload> upload = assembler_->Finish();
@@ -306,6 +309,7 @@ void UploadExchange::Submit(std::shared_ptr<UploadSource> source) {
 void UploadExchange::OnDispatcherReply(ConsumerReply reply) {
   HttpResponse response;
   response.status = reply.status;
+  response.headers.reserve(reply.headers.size() + 1);
   for (auto& [name, value] : reply.headers) {
     if (!IsHopByHop(name)) response.headers.emplace_back(std::move(name), std::move(value));
   }

@@ -119,6 +119,7 @@ class UploadExchange final : public Exchange,
   Responder* responder_;                       // null once closed
   EventLoop* const loop_;                      // not owned
   State state_ = State::kReceiving;
+  // Until the assembler takes it (buffered uploads), and again for a stream.
   RequestInfo request_;
   std::unique_ptr<UploadAssembler> assembler_;
   std::shared_ptr<StreamUploadSource> stream_;

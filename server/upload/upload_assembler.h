@@ -65,6 +65,7 @@ class UploadAssembler final : private MultipartParser::Handler {
   absl::StatusOr<BufferedUpload> Finish();
 
   bool raw() const { return upload_.raw; }
+  const RequestInfo& request() const { return upload_.request; }
   uint64_t bytes_received() const { return upload_.total_bytes; }
 
  private:

@@ -536,14 +536,18 @@ TEST_F(GrpcTest, EarlyReplyAfterRequestStartedAnswersTheUploader) {
   }
 }
 
+std::unique_ptr<v1::Ingest::Stub> IngestStub(uint16_t port) {
+  return v1::Ingest::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                                 grpc::InsecureChannelCredentials()));
+}
+
 // Sends the field note=hi and then `files` (the first named `big "quoted".bin`, the
 // others partN.bin) in an Upload RPC to /grpc/files, 1 MiB per Chunk;
 // `declared_total`, if set, goes into UploadStart.total_size.
 grpc::Status UploadFilesOverGrpc(uint16_t port, const std::vector<std::string>& files,
                                  std::optional<uint64_t> declared_total,
                                  v1::Reply* reply) {
-  auto stub = v1::Ingest::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  auto stub = IngestStub(port);
   grpc::ClientContext context;
   auto writer = stub->Upload(&context, reply);
   v1::UploadRequest request;
@@ -656,10 +660,67 @@ TEST_F(GrpcTest, UploadRpcOfUndeclaredSizeSwitchesToStreamPastMaxBodySize) {
   EXPECT_THAT(ListDir(spill_), IsEmpty());
 }
 
+// A declared total_size is a limit like Content-Length: a client may not declare a
+// small upload (buffered) and then send more, nor end short of it.
+TEST_F(GrpcTest, UploadRpcThatBreaksItsDeclaredTotalIsInvalidArgument) {
+  StartServer();  // MAX_BODY_SIZE 1Mi, FILE_UPLOAD_MAX_MEMORY_SIZE 64Ki
+  TestConsumer::Options options;
+  options.path_prefixes = {"/grpc"};
+  auto consumer = AddConsumer(options);
+  const std::string data = RandomishBytes(300 * 1024, 19);  // spills past 64Ki
+  // The field "hi" counts too: data.size() + 2 is exact.
+  for (const uint64_t declared : {uint64_t{1000}, data.size() + 2 + 10}) {
+    SCOPED_TRACE(declared);
+    v1::Reply reply;
+    const grpc::Status status =
+        UploadOverGrpc(server_->grpc_port(), data, declared, &reply);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("total_size"));
+    EXPECT_THAT(ListDir(spill_), IsEmpty());
+  }
+  {
+    // Refused as soon as the total is passed, not at the end: the client's writes
+    // start failing long before it has sent 64 MiB.
+    auto stub = IngestStub(server_->grpc_port());
+    grpc::ClientContext context;
+    v1::Reply reply;
+    auto writer = stub->Upload(&context, &reply);
+    v1::UploadRequest request;
+    request.mutable_start()->set_path("/grpc/files");
+    request.mutable_start()->set_total_size(1000);
+    bool ok = writer->Write(request);
+    request.Clear();
+    request.mutable_file()->set_filename("endless.bin");
+    ok = ok && writer->Write(request);
+    const std::string mib = RandomishBytes(1024 * 1024, 20);
+    int chunks_written = 0;
+    for (; ok && chunks_written < 64; ++chunks_written) {
+      request.Clear();
+      request.mutable_chunk()->set_data(mib);
+      ok = writer->Write(request);
+    }
+    EXPECT_FALSE(ok);
+    EXPECT_LT(chunks_written, 64);
+    const grpc::Status status = writer->Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("larger than its declared total_size"));
+    EXPECT_THAT(ListDir(spill_), IsEmpty());
+  }
+  EXPECT_EQ(consumer->uploads().size(), 0u);
+  // The server still takes an upload that keeps its word.
+  v1::Reply reply;
+  const grpc::Status status =
+      UploadOverGrpc(server_->grpc_port(), data, data.size() + 2, &reply);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(reply.status(), 201u);
+  ASSERT_TRUE(consumer->WaitForUploads(1));
+  ExpectIntact(consumer->uploads().back().files[0], data);
+  EXPECT_THAT(ListDir(spill_), IsEmpty());
+}
+
 TEST_F(GrpcTest, UploadRpcWithChunkBeforeFileIsInvalidArgument) {
   StartServer();
-  auto stub = v1::Ingest::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", server_->grpc_port()), grpc::InsecureChannelCredentials()));
+  auto stub = IngestStub(server_->grpc_port());
   grpc::ClientContext context;
   v1::Reply reply;
   auto writer = stub->Upload(&context, &reply);
@@ -810,8 +871,7 @@ TEST_F(GrpcTest, SigtermWithConsumersAttachedExitsPromptly) {
 
 TEST_F(GrpcTest, ConsumeStreamMustStartWithAttach) {
   StartServer();
-  auto stub = v1::Ingest::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", server_->grpc_port()), grpc::InsecureChannelCredentials()));
+  auto stub = IngestStub(server_->grpc_port());
   grpc::ClientContext context;
   auto stream = stub->Consume(&context);
   v1::ConsumerMessage reply;
@@ -841,37 +901,74 @@ std::string Bytes(const grpc::ByteBuffer& buffer) {
   return bytes;
 }
 
-TEST_F(GrpcTest, ServerReflectionListsTheIngestService) {
-  StartServer();
-  grpc::GenericStub stub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", server_->grpc_port()), grpc::InsecureChannelCredentials()));
+// A streaming call of `method` in raw bytes (grpc::GenericStub), for what a typed stub
+// cannot send; tags are the step numbers. Started on construction; the queue is
+// drained on destruction.
+struct RawStreamingCall {
+  RawStreamingCall(uint16_t port, const std::string& method)
+      : stub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                 grpc::InsecureChannelCredentials())) {
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    call = stub.PrepareCall(&context, method, &cq);
+    call->StartCall(reinterpret_cast<void*>(1));
+  }
+  ~RawStreamingCall() {
+    cq.Shutdown();
+    void* tag;
+    bool ok;
+    while (cq.Next(&tag, &ok)) {
+    }
+  }
+  void Write(const std::string& bytes, intptr_t tag) {
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer message(&slice, 1);
+    call->Write(message, reinterpret_cast<void*>(tag));
+  }
+
+  grpc::GenericStub stub;
   grpc::CompletionQueue cq;
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  auto call = stub.PrepareCall(
-      &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
-  call->StartCall(reinterpret_cast<void*>(1));
-  ASSERT_TRUE(Await(cq, 1));
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call;
+};
+
+TEST_F(GrpcTest, ServerReflectionListsTheIngestService) {
+  StartServer();
+  RawStreamingCall raw(server_->grpc_port(),
+                       "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo");
+  ASSERT_TRUE(Await(raw.cq, 1));
   // ServerReflectionRequest{list_services: ""}: field 7, length 0.
-  grpc::Slice request_slice(std::string("\x3a\x00", 2));
-  grpc::ByteBuffer request(&request_slice, 1);
-  call->Write(request, reinterpret_cast<void*>(2));
-  ASSERT_TRUE(Await(cq, 2));
-  call->WritesDone(reinterpret_cast<void*>(3));
-  ASSERT_TRUE(Await(cq, 3));
+  raw.Write(std::string("\x3a\x00", 2), 2);
+  ASSERT_TRUE(Await(raw.cq, 2));
+  raw.call->WritesDone(reinterpret_cast<void*>(3));
+  ASSERT_TRUE(Await(raw.cq, 3));
   grpc::ByteBuffer response;
-  call->Read(&response, reinterpret_cast<void*>(4));
-  ASSERT_TRUE(Await(cq, 4));
+  raw.call->Read(&response, reinterpret_cast<void*>(4));
+  ASSERT_TRUE(Await(raw.cq, 4));
   EXPECT_THAT(Bytes(response), HasSubstr("spillway.v1.Ingest"));
   EXPECT_THAT(Bytes(response), HasSubstr("grpc.health.v1.Health"));
   grpc::Status status;
-  call->Finish(&status, reinterpret_cast<void*>(5));
-  Await(cq, 5);
-  cq.Shutdown();
-  void* tag;
-  bool ok;
-  while (cq.Next(&tag, &ok)) {
-  }
+  raw.call->Finish(&status, reinterpret_cast<void*>(5));
+  Await(raw.cq, 5);
+}
+
+// Consume is a raw method (the server parses ConsumerMessages itself): bytes that are
+// not one end the stream with INVALID_ARGUMENT, as a typed method's failed parse
+// ends it.
+TEST_F(GrpcTest, ConsumeStreamThatIsNotConsumerMessagesIsInvalidArgument) {
+  StartServer();
+  RawStreamingCall raw(server_->grpc_port(), "/spillway.v1.Ingest/Consume");
+  ASSERT_TRUE(Await(raw.cq, 1));
+  // Field 1 (attach) announcing 5 bytes, followed by 2.
+  raw.Write(std::string("\x0a\x05" "ab", 4), 2);
+  Await(raw.cq, 2);  // may fail if the server has finished already
+  grpc::ByteBuffer response;
+  raw.call->Read(&response, reinterpret_cast<void*>(3));
+  EXPECT_FALSE(Await(raw.cq, 3));
+  grpc::Status status;
+  raw.call->Finish(&status, reinterpret_cast<void*>(4));
+  ASSERT_TRUE(Await(raw.cq, 4));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << status.error_message();
 }
 
 TEST_F(GrpcTest, HealthSaysServing) {
