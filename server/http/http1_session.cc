@@ -216,8 +216,20 @@ absl::StatusOr<size_t> Http1Session::OnRead(std::string_view data) {
     }
     if (n == 0) break;
   }
-  if (--depth_ == 0) Flush();
+  if (--depth_ == 0) {
+    Flush();
+    UpdateExpectedInput();
+  }
   return total;
+}
+
+void Http1Session::UpdateExpectedInput() {
+  const Http1Stream* s = current_;
+  // libhttp-parser counts a Content-Length body down in content_length.
+  const bool counted_body = !closed_ && !replaced_ && !in_head_ && s != nullptr &&
+                            s->has_body_ && !s->body_done_ && !s->body_abandoned_ &&
+                            (parser_.flags & F_CHUNKED) == 0;
+  io_->ExpectInput(counted_body ? parser_.content_length : 0);
 }
 
 int Http1Session::OnMessageBegin() {
@@ -602,6 +614,14 @@ void Http1Session::OnTimer() {
       FailParse(408, "request header timeout");
       break;
     case Wait::kBody:
+      if (io_->UnreadBytes() > 0) {
+        // Not idle: its bytes wait in the socket below the low-water mark
+        // (ExpectInput). Read them now; the body goes on.
+        io_->ExpectInput(0);
+        last_body_at_ = Now();
+        ArmTimer();
+        return;
+      }
       // The request's Exchange sees OnStreamClosed (and drops what it received).
       FailParse(408, "request body timeout");
       break;

@@ -124,6 +124,8 @@ class Http1Session final : public ProtocolSession {
   enum class Wait { kNone, kHeader, kBody, kIdle };
   // What the session waits for from the client now, and until when.
   Wait CurrentWait(absl::Time* deadline) const;
+  // Tells the connection how much body is still to come (ConnectionIo::ExpectInput).
+  void UpdateExpectedInput();
   void ArmTimer();
   void OnTimer();
   absl::Time Now() const;

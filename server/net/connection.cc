@@ -1,5 +1,6 @@
 #include "server/net/connection.h"
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -130,6 +131,24 @@ void Connection::ReadFromSocket() {
     return;
   }
   UpdateInterest();
+}
+
+void Connection::ExpectInput(uint64_t bytes) {
+  // Only a long wait is worth the two setsockopt calls (on, then off at the body's
+  // tail): smaller bodies keep the default and never make one.
+  const int low_water =
+      bytes >= 2 * options_.read_chunk ? static_cast<int>(options_.read_chunk) : 1;
+  if (low_water == receive_low_water_ || closed_) return;
+  if (::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVLOWAT, &low_water, sizeof(low_water)) ==
+      0) {
+    receive_low_water_ = low_water;
+  }
+}
+
+size_t Connection::UnreadBytes() const {
+  int bytes = 0;
+  if (closed_ || ::ioctl(fd_.get(), FIONREAD, &bytes) != 0 || bytes < 0) return 0;
+  return static_cast<size_t>(bytes);
 }
 
 void Connection::ProcessInput() {

@@ -40,6 +40,14 @@ class ConnectionIo {
   virtual void ReplaceSession(std::unique_ptr<ProtocolSession> next) = 0;
   virtual EventLoop* loop() = 0;
   virtual const std::string& remote_address() const = 0;
+  // The session has no use for fewer than `bytes` more input bytes (the rest of a
+  // Content-Length body): the connection may leave them in the socket until about a
+  // read's worth has arrived, instead of waking for every segment of a client that
+  // writes in small pieces. 0: wake for any byte (the default).
+  virtual void ExpectInput(uint64_t bytes) {}
+  // Bytes that arrived but are not read yet (held back by ExpectInput): a session
+  // deciding that its peer went idle asks first.
+  virtual size_t UnreadBytes() const { return 0; }
 };
 
 class ProtocolSession {

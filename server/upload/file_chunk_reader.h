@@ -2,13 +2,14 @@
 // chunk_size bytes, the same way whether the file is held in memory or spilled to disk.
 // Obtain one from UploadedFile::NewReader().
 //
-// Ownership and lifetime: the reader borrows the file's bytes (memory mode) or its
-// descriptor (spill mode); it owns only its chunk buffer. The UploadedFile must outlive
+// Ownership and lifetime: the reader borrows the file's bytes (memory mode: the
+// blocks of its BlockBuffer) or its descriptor (spill mode); it owns only its chunk
+// buffer. The UploadedFile must outlive
 // the reader and must not be moved, modified or destroyed while the reader is in use.
 // A view returned by Next() is valid until the next call to Next(), or until the reader
 // or the UploadedFile is destroyed or moved, whichever comes first. (In memory mode it
-// is a slice of the file's own buffer; in spill mode it points into the reader's buffer,
-// filled with pread().)
+// is a slice of one of the file's blocks, or the reader's buffer where a chunk spans
+// two blocks; in spill mode it points into the reader's buffer, filled with pread().)
 //
 // Threading: a reader is used by one thread at a time. Several readers of the same
 // finished file may run concurrently on different threads: pread() does not move the
@@ -20,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -27,8 +29,10 @@ namespace spillway {
 
 class FileChunkReader {
  public:
-  // REQUIRES: chunk_size > 0. `data` must stay valid as long as the reader is used.
-  static FileChunkReader ForMemory(std::string_view data, size_t chunk_size);
+  // The concatenation of `blocks` (BlockBuffer::views()). REQUIRES: chunk_size > 0;
+  // the blocks' bytes stay valid as long as the reader is used.
+  static FileChunkReader ForMemory(std::vector<std::string_view> blocks,
+                                   size_t chunk_size);
   // Reads bytes [0, size) of `fd` with pread(). The reader does not own `fd`.
   // REQUIRES: chunk_size > 0; `fd` stays open as long as the reader is used.
   static FileChunkReader ForFile(int fd, uint64_t size, size_t chunk_size);
@@ -49,9 +53,16 @@ class FileChunkReader {
   uint64_t offset() const { return offset_; }
 
  private:
-  FileChunkReader(std::string_view memory, int fd, uint64_t size, size_t chunk_size);
+  FileChunkReader(std::vector<std::string_view> blocks, int fd, uint64_t size,
+                  size_t chunk_size);
+  // The chunk buffer, allocated on first use.
+  char* Buffer();
+  // Memory mode: moves the block cursor `n` bytes on.
+  void AdvanceInBlocks(size_t n);
 
-  std::string_view memory_;  // Memory mode.
+  std::vector<std::string_view> blocks_;  // Memory mode, and the cursor in them:
+  size_t block_index_ = 0;
+  size_t block_offset_ = 0;
   int fd_ = -1;              // Spill mode; borrowed.
   uint64_t size_ = 0;
   uint64_t offset_ = 0;

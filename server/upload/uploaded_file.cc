@@ -19,6 +19,7 @@ UploadedFile::UploadedFile(std::string field_name, std::string filename,
       filename_(std::move(filename)),
       content_type_(std::move(content_type)),
       options_(options),
+      memory_(static_cast<size_t>(std::min<uint64_t>(options.max_memory_size, SIZE_MAX))),
       spill_charge_(options.spill_budget),
       checksum_kind_(options.checksum),
       checksum_(Checksum::Create(options.checksum)) {}
@@ -33,10 +34,7 @@ std::string_view UploadedFile::path() const {
 }
 
 size_t UploadedFile::memory_bytes() const {
-  // An empty or short std::string keeps its bytes inline, not on the heap.
-  const size_t memory =
-      memory_.capacity() > std::string().capacity() ? memory_.capacity() : 0;
-  return memory + (write_buffer_ != nullptr ? kWriteBufferSize : 0);
+  return memory_.heap_bytes() + (write_buffer_ != nullptr ? kWriteBufferSize : 0);
 }
 
 absl::Status UploadedFile::CheckReceiving() const {
@@ -64,7 +62,7 @@ absl::Status UploadedFile::Append(std::string_view data) {
   if (!spilled_) {
     // size_ <= max_memory_size holds while in memory.
     if (data.size() <= options_.max_memory_size - size_) {
-      AppendToMemory(data);
+      memory_.Append(data);
       checksum_.Update(data);
       size_ += data.size();
       return absl::OkStatus();
@@ -79,18 +77,6 @@ absl::Status UploadedFile::Append(std::string_view data) {
   return absl::OkStatus();
 }
 
-void UploadedFile::AppendToMemory(std::string_view data) {
-  const size_t needed = memory_.size() + data.size();
-  if (needed > memory_.capacity()) {
-    // Grow geometrically, but never past max_memory_size: a file that stays in memory
-    // never holds more than the limit, which keeps memory accounting honest.
-    const size_t cap = static_cast<size_t>(
-        std::min<uint64_t>(options_.max_memory_size, SIZE_MAX));
-    memory_.reserve(std::max(needed, std::min(cap, 2 * memory_.capacity())));
-  }
-  memory_.append(data);
-}
-
 absl::Status UploadedFile::Spill() {
   if (options_.temp_dir == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -100,8 +86,8 @@ absl::Status UploadedFile::Spill() {
   ASSIGN_OR_RETURN(TempFile file, options_.temp_dir->Create());
   temp_file_.emplace(std::move(file));
   spilled_ = true;
-  RETURN_IF_ERROR(WriteFully(memory_));
-  std::string().swap(memory_);  // clear() would keep the allocation.
+  for (std::string_view block : memory_.views()) RETURN_IF_ERROR(WriteFully(block));
+  memory_.Clear();
   write_buffer_ = std::make_unique_for_overwrite<char[]>(kWriteBufferSize);
   return absl::OkStatus();
 }
@@ -168,7 +154,7 @@ absl::Status UploadedFile::Finish() {
 absl::Status UploadedFile::Fail(absl::Status status) {
   state_ = State::kFailed;
   error_ = status;
-  std::string().swap(memory_);
+  memory_.Clear();
   write_buffer_.reset();
   buffered_ = 0;
   temp_file_.reset();  // Unlinks and closes.
@@ -186,7 +172,7 @@ absl::StatusOr<FileChunkReader> UploadedFile::NewReader(size_t chunk_size) const
     return absl::InvalidArgumentError("chunk_size must be positive");
   }
   if (spilled_) return FileChunkReader::ForFile(temp_file_->fd(), size_, chunk_size);
-  return FileChunkReader::ForMemory(memory_, chunk_size);
+  return FileChunkReader::ForMemory(memory_.views(), chunk_size);
 }
 
 }  // namespace spillway

@@ -29,6 +29,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "server/upload/block_buffer.h"
 #include "server/upload/checksum.h"
 #include "server/upload/file_chunk_reader.h"
 #include "server/upload/spill_budget.h"
@@ -101,7 +102,7 @@ class UploadedFile {
   // Lower-case hex digest (see Checksum::FinishHex); "" until Finish() and for kNone.
   const std::string& checksum_hex() const { return checksum_hex_; }
 
-  // Heap bytes this object holds for file data (memory buffer, write buffer), for
+  // Heap bytes this object holds for file data (memory blocks, write buffer), for
   // accounting. At most about max_memory_size + kWriteBufferSize.
   size_t memory_bytes() const;
 
@@ -113,7 +114,6 @@ class UploadedFile {
   enum class State { kReceiving, kFinished, kFailed };
 
   absl::Status CheckReceiving() const;
-  void AppendToMemory(std::string_view data);
   absl::Status Spill();
   absl::Status WriteToFile(std::string_view data);
   absl::Status FlushWriteBuffer();
@@ -132,7 +132,7 @@ class UploadedFile {
   uint64_t size_ = 0;
   bool spilled_ = false;
 
-  std::string memory_;                  // Memory mode: the bytes so far.
+  BlockBuffer memory_;                  // Memory mode: the bytes so far.
   // Bytes written to temp_file_ so far; declared first so that it is given back only
   // after the file is gone.
   SpillCharge spill_charge_;

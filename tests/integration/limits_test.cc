@@ -196,6 +196,30 @@ TEST_F(LimitsTest, StalledHttp1BodyGets408AndLeavesNoTempFile) {
   ExpectStillServesAndTempDirEmpty();
 }
 
+// A large Content-Length body is read a read's worth at a time (SO_RCVLOWAT, see
+// ConnectionIo::ExpectInput): a client that sends less than that per BODY_TIMEOUT
+// still makes progress and must not be taken for a stalled one.
+TEST_F(LimitsTest, SlowButSteadyHttp1BodyIsNotTimedOut) {
+  if (!HasUploadPipeline()) GTEST_SKIP() << "needs the upload pipeline (--sink)";
+  StartServer({"--body-timeout=500ms"});
+  RawConnection uploader = Connect();
+  constexpr size_t kPiece = 8 * 1024;
+  constexpr size_t kPieces = 24;  // 192 KiB: past the size that sets a low-water mark
+  ASSERT_TRUE(uploader
+                  .Send(absl::StrCat("POST /up HTTP/1.1\r\nHost: t\r\nContent-Type: "
+                                     "application/octet-stream\r\nContent-Length: ",
+                                     kPiece * kPieces, "\r\n\r\n"))
+                  .ok());
+  // 8 KiB every 150 ms: a read's worth (64 KiB) takes 1.2 s, over BODY_TIMEOUT.
+  for (size_t i = 0; i < kPieces; ++i) {
+    ASSERT_TRUE(uploader.Send(std::string(kPiece, 'x')).ok()) << "piece " << i;
+    absl::SleepFor(absl::Milliseconds(150));
+  }
+  const std::string response = uploader.ReadUntil("\r\n\r\n");
+  EXPECT_EQ(StatusCodeOf(response), 200) << response;
+  ExpectStillServesAndTempDirEmpty();
+}
+
 TEST_F(LimitsTest, StalledHttp2StreamIsReset) {
   StartServer({"--body-timeout=300ms"});
   RawConnection uploader = Connect();
