@@ -13,7 +13,8 @@
 # the client (curl or h2load) over its life: on a small, shared machine the MB/s depend
 # on the load, the CPU seconds per upload much less.
 # Prints MB/s per scenario, the ratio gRPC-hop / discard (target >= 0.60) and the peak
-# RSS above idle (target < 64 MiB).
+# RSS above idle (target < 64 MiB); and, as info, the HTTP/1.1 pair again with
+# --stream-body-chunk-size=1Mi (the hop's cost is mostly per Chunk).
 # Usage: bench/load_grpc.sh [BUILD_DIR]   (default: build)
 # Knobs: LOAD_RUNS (3), LOAD_GRPC_MIB (1024), LOAD_GRPC_STREAMS (4),
 #        LOAD_EVENT_LOOPS (0 = cores), LOAD_GRPC_RESULTS_OUT (copy of the raw results).
@@ -167,21 +168,23 @@ upload() {  # scen proto(h1|h2)
   return 0
 }
 
-scen_discard() {  # proto
+scen_discard() {  # proto [scenario-suffix spillwayd-args...]
+  local scen="discard_$1${2:-}"
   cons_pid=""
-  start_spillwayd --sink=discard
-  upload "discard_$1" "$1"
+  start_spillwayd --sink=discard "${@:3}"
+  upload "$scen" "$1"
   stop_pid "$srv_pid"
 }
 
-scen_grpc() {  # proto
-  start_spillwayd
+scen_grpc() {  # proto [scenario-suffix spillwayd-args...]
+  local scen="grpc_$1${2:-}"
+  start_spillwayd "${@:3}"
   start_consumer
-  upload "grpc_$1" "$1"
+  upload "$scen" "$1"
   stop_pid "$cons_pid"
   local got
   got=$(grep -o '"bytes":[0-9]*' "$work/cons.out" 2>/dev/null | cut -d: -f2 || true)
-  [[ $got == "$big_bytes" ]] || note "grpc_$1: consumer counted ${got:-no} bytes, not $big_bytes"
+  [[ $got == "$big_bytes" ]] || note "$scen: consumer counted ${got:-no} bytes, not $big_bytes"
   cons_pid=""
   stop_pid "$srv_pid"
 }
@@ -199,6 +202,10 @@ for r in $(seq "$runs"); do
   scen_grpc h1
   scen_discard h2
   scen_grpc h2
+  # Info: most of the hop's cost is per Chunk (thread hand-offs inside gRPC), so
+  # larger chunks cut it; same pair with STREAM_BODY_CHUNK_SIZE 1 MiB.
+  scen_discard h1 _1m --stream-body-chunk-size=1Mi
+  scen_grpc h1 _1m --stream-body-chunk-size=1Mi
 done
 note "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); took $(($(date +%s) - start_time)) s"
 if [[ -n ${LOAD_GRPC_RESULTS_OUT:-} ]]; then cp "$results" "$LOAD_GRPC_RESULTS_OUT"; fi
@@ -242,6 +249,8 @@ labels = [
     ("grpc_h1", "HTTP/1.1 curl -T -> gRPC discard consumer"),
     ("discard_h2", "HTTP/2 h2load -> --sink=discard"),
     ("grpc_h2", "HTTP/2 h2load -> gRPC discard consumer"),
+    ("discard_h1_1m", "HTTP/1.1 -> discard, 1 MiB chunks (info)"),
+    ("grpc_h1_1m", "HTTP/1.1 -> gRPC, 1 MiB chunks (info)"),
 ]
 for s, label in labels:
     n = max((len(v) for (sc, _), v in runs.items() if sc == s), default=0)
@@ -270,6 +279,11 @@ for proto, name in (("h1", "HTTP/1.1"), ("h2", "HTTP/2")):
         pair = f"{cpu['discard']:.2f} / {cpu['grpc']:.2f}"
         print(f"  {name + ' CPU s, discard / gRPC hop':<36}{pair:>13}    (info: server + "
               f"consumer + client)")
+    if proto == "h1":
+        d1, g1 = med("discard_h1_1m", "mbps"), med("grpc_h1_1m", "mbps")
+        if d1 and g1:
+            print(f"  {'HTTP/1.1 hop / discard, 1 MiB chunks':<36}{g1 / d1:>12.2f}x   (info: "
+                  f"--stream-body-chunk-size=1Mi)")
     growth = med(f"grpc_{proto}", "hwm_growth_kib")
     if growth is not None:
         print(f"  {name + ' gRPC peak RSS above idle':<36}{growth / 1024:>9.1f} MiB   < 64 MiB  "
