@@ -150,7 +150,6 @@ absl::Status UploadReactor::Handle(const v1::UploadRequest& request) {
       if (absl::Status status = EndFile(); !status.ok()) return status;
       upload_.order.push_back({false, upload_.fields.size()});
       upload_.fields.push_back({request.field().name(), request.field().value()});
-      upload_.total_bytes += request.field().value().size();
       return absl::OkStatus();
     }
     case v1::UploadRequest::kFile: {
@@ -182,7 +181,6 @@ absl::Status UploadReactor::Handle(const v1::UploadRequest& request) {
             absl::StrCat("file \"", current_file_->filename(), "\" is larger than its "
                          "declared size ", *declared_size_));
       }
-      upload_.total_bytes += chunk.data().size();
       return current_file_->Append(chunk.data());
     }
     default:
@@ -231,7 +229,7 @@ absl::Status UploadReactor::StartStream(RequestInfo request) {
 bool UploadReactor::OverMaxBodySize() const {
   // A declared total decided the mode at UploadStart, as Content-Length does.
   return stream_ == nullptr && !declared_total_.has_value() &&
-         options_->max_body_size != 0 && upload_.total_bytes > options_->max_body_size;
+         options_->max_body_size != 0 && bytes_sent_ > options_->max_body_size;
 }
 
 absl::Status UploadReactor::SwitchToStream() {
@@ -426,6 +424,7 @@ void UploadReactor::Submit() {
     FinishOnce(ToGrpcStatus(status), nullptr);
     return;
   }
+  upload_.total_bytes = bytes_sent_;
   Dispatch(std::make_shared<BufferedUploadSource>(std::move(upload_)));
 }
 

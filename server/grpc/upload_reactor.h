@@ -158,7 +158,8 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
   v1::UploadRequest in_;
   bool started_ = false;
   std::optional<uint64_t> declared_total_;  // UploadStart.total_size
-  uint64_t bytes_sent_ = 0;  // field and file bytes so far, in either mode
+  // Field and file bytes so far, in either mode (a buffered upload's total_bytes).
+  uint64_t bytes_sent_ = 0;
   BufferedUpload upload_;
   UploadedFile* current_file_ = nullptr;  // in upload_.files
   std::optional<uint64_t> declared_size_;  // of current_file_

@@ -55,6 +55,15 @@ size_t ProtobufSize(uint64_t offset, const std::string& data) {
   return message.ByteSizeLong();
 }
 
+// `out` parses as ServerMessage{chunk = Chunk{offset, data}}, as long as protobuf's.
+void ExpectChunk(const grpc::ByteBuffer& out, uint64_t offset, const std::string& data) {
+  EXPECT_EQ(out.Length(), ProtobufSize(offset, data));
+  const v1::ServerMessage message = Parse(out);
+  ASSERT_TRUE(message.has_chunk());
+  EXPECT_EQ(message.chunk().offset(), offset);
+  EXPECT_TRUE(message.chunk().data() == data);
+}
+
 constexpr uint64_t kOffsets[] = {0, 5, (uint64_t{1} << 32) + 7};
 constexpr size_t kSizes[] = {1, 127, 128, 300000};
 
@@ -77,11 +86,7 @@ TEST(ServerMessageEncoder, StreamedChunkIsTakenNotCopied) {
         EXPECT_EQ(reinterpret_cast<const char*>(slices[1].begin()), bytes);
       }
 
-      EXPECT_EQ(out.Length(), ProtobufSize(offset, expected));
-      const v1::ServerMessage message = Parse(out);
-      ASSERT_TRUE(message.has_chunk());
-      EXPECT_EQ(message.chunk().offset(), offset);
-      EXPECT_TRUE(message.chunk().data() == expected);
+      ExpectChunk(out, offset, expected);
     }
   }
 }
@@ -99,11 +104,7 @@ TEST(ServerMessageEncoder, BufferedChunkIsCopiedIntoOneSlice) {
       }
       EXPECT_EQ(Slices(out).size(), 1u);
       const std::string expected = TestBytes(size, 3);
-      EXPECT_EQ(out.Length(), ProtobufSize(offset, expected));
-      const v1::ServerMessage message = Parse(out);
-      ASSERT_TRUE(message.has_chunk());
-      EXPECT_EQ(message.chunk().offset(), offset);
-      EXPECT_TRUE(message.chunk().data() == expected);
+      ExpectChunk(out, offset, expected);
     }
   }
 }
