@@ -969,6 +969,11 @@ TEST_F(GrpcTest, ConsumeStreamThatIsNotConsumerMessagesIsInvalidArgument) {
   ASSERT_TRUE(Await(raw.cq, 4));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
       << status.error_message();
+  // The server still takes consumers, and uploads reach them.
+  auto consumer = AddConsumer();
+  EXPECT_EQ(Curl({"-F", "file=@" + WriteInput("in.bin", "after")}).status, 201);
+  EXPECT_TRUE(consumer->WaitForUploads(1));
+  EXPECT_THAT(ListDir(spill_), IsEmpty());
 }
 
 TEST_F(GrpcTest, HealthSaysServing) {
