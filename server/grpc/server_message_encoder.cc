@@ -56,9 +56,6 @@ size_t EncodeChunkHeader(uint64_t offset, size_t data_size, uint8_t* header) {
   return static_cast<size_t>(p - header);
 }
 
-// A data slice's destroy: frees the chunk buffer the slice was made of.
-void DeleteString(void* string) { delete static_cast<std::string*>(string); }
-
 }  // namespace
 
 absl::Status ServerMessageEncoder::Encode(const UploadEvent& event,
@@ -80,23 +77,19 @@ absl::Status ServerMessageEncoder::Encode(const UploadEvent& event,
 
   uint8_t header[kMaxChunkHeaderSize];
   if (chunk->buffer != nullptr) {
-    // The whole buffer is the chunk (`data` views all of it). Swapped rather than
-    // moved out, so that the source is left with an empty string for certain.
-    auto* owned = new std::string();
-    owned->swap(*chunk->buffer);
-    const size_t header_size = EncodeChunkHeader(chunk->offset, owned->size(), header);
-    if (owned->empty()) {  // never sent by the source, but valid
-      delete owned;
+    // The whole buffer is the chunk (`data` views all of it). The source gets a
+    // buffer gRPC is done with in exchange, for a later chunk.
+    std::string taken = chunk_buffers_->Take();
+    taken.swap(*chunk->buffer);
+    const size_t header_size = EncodeChunkHeader(chunk->offset, taken.size(), header);
+    if (taken.empty()) {  // never sent by the source, but valid
       grpc::Slice slice(header, header_size);
       grpc::ByteBuffer buffer(&slice, 1);
       out->Swap(&buffer);
       return absl::OkStatus();
     }
-    // From here the slice owns `owned`: its data pointer stays put (the string object
-    // is not moved again), and DeleteString runs when gRPC drops the last reference.
-    const grpc::Slice slices[2] = {
-        grpc::Slice(header, header_size),
-        grpc::Slice(owned->data(), owned->size(), &DeleteString, owned)};
+    const grpc::Slice slices[2] = {grpc::Slice(header, header_size),
+                                   chunk_buffers_->Wrap(std::move(taken))};
     grpc::ByteBuffer buffer(slices, 2);
     out->Swap(&buffer);
     return absl::OkStatus();

@@ -6,24 +6,29 @@
 //
 // A Chunk is encoded by hand, offset first and data last, so that the data can be a
 // slice of its own:
-//  - stream mode (ChunkEvent::buffer set): the chunk's std::string is taken (the
-//    event's buffer is left empty, so the source allocates a fresh one for a later
-//    chunk) and becomes a slice that owns it; gRPC frees it when the bytes have gone
-//    out, on whichever thread drops the last reference, possibly after OnWriteDone.
+//  - stream mode (ChunkEvent::buffer set): the chunk's std::string is taken and
+//    becomes a slice that owns it. When gRPC drops the slice (the bytes have gone
+//    out; on whichever thread lets go last, possibly after OnWriteDone) the string
+//    goes to the encoder's ChunkBufferPool, and the next streamed chunk's event gets
+//    it in exchange for its own, so the source recycles it as it would have.
 //  - otherwise (views of a buffered upload): the bytes are copied once, into one
 //    slice with the header.
 // Every other event goes through ToServerMessage and protobuf serialization.
 //
 // Ownership: holds the scratch message other events are built in, reused so that its
-// strings keep their capacity; the ByteBuffers it fills own (or share) their slices.
+// strings keep their capacity, and shares its ChunkBufferPool with the slices it made;
+// the ByteBuffers it fills own (or share) their slices.
 // Threading: not thread-safe; one per stream, used by whoever holds the stream's lock.
 #ifndef SPILLWAY_SERVER_GRPC_SERVER_MESSAGE_ENCODER_H_
 #define SPILLWAY_SERVER_GRPC_SERVER_MESSAGE_ENCODER_H_
 
 #include <grpcpp/support/byte_buffer.h>
 
+#include <memory>
+
 #include "absl/status/status.h"
 #include "server/dispatch/upload_event.h"
+#include "server/grpc/chunk_buffer_pool.h"
 #include "spillway/v1/ingest.pb.h"
 
 namespace spillway {
@@ -38,6 +43,9 @@ class ServerMessageEncoder {
 
  private:
   v1::ServerMessage scratch_;
+  // One write is in flight per stream, and its slice may be dropped a little after
+  // OnWriteDone: two buffers cover that.
+  std::shared_ptr<ChunkBufferPool> chunk_buffers_ = ChunkBufferPool::Create(2);
 };
 
 }  // namespace spillway

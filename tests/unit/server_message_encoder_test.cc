@@ -15,6 +15,7 @@
 
 #include "gtest/gtest.h"
 #include "server/dispatch/stream_upload_source.h"
+#include "server/grpc/chunk_buffer_pool.h"
 #include "server/grpc/proto_conversions.h"
 #include "server/upload/request_info.h"
 #include "spillway/v1/ingest.pb.h"
@@ -128,6 +129,46 @@ TEST(ServerMessageEncoder, TakenBufferLivesAsLongAsItsSlice) {
   EXPECT_EQ(
       std::string(reinterpret_cast<const char*>(slices[1].begin()), slices[1].size()),
       expected);
+}
+
+TEST(ServerMessageEncoder, BufferGrpcLetGoOfGoesBackToTheSourceWithTheNextChunk) {
+  ServerMessageEncoder encoder;
+  std::string first = TestBytes(300000, 1);
+  const char* first_bytes = first.data();
+  grpc::ByteBuffer out;
+  ASSERT_TRUE(encoder.Encode(ChunkEvent{first, 0, &first}, &out).ok());
+  EXPECT_EQ(first.capacity(), std::string().capacity());  // nothing to give back yet
+  out.Clear();  // gRPC sent the chunk and dropped its slice
+
+  const std::string expected = TestBytes(300000, 2);
+  std::string second = expected;
+  ASSERT_TRUE(encoder.Encode(ChunkEvent{second, 300000, &second}, &out).ok());
+  // The source gets the first chunk's buffer, emptied, to fill a later chunk with.
+  EXPECT_TRUE(second.empty());
+  EXPECT_EQ(second.data(), first_bytes);
+  EXPECT_GE(second.capacity(), 300000u);
+  ExpectChunk(out, 300000, expected);
+}
+
+TEST(ChunkBufferPool, KeepsAtMostItsLimitAndOutlivesNoSlice) {
+  std::vector<grpc::Slice> slices;
+  {
+    std::shared_ptr<ChunkBufferPool> pool = ChunkBufferPool::Create(2);
+    for (int i = 0; i < 3; ++i) slices.push_back(pool->Wrap(TestBytes(100000, i)));
+    EXPECT_EQ(pool->free_buffers(), 0u);
+    slices.pop_back();
+    slices.pop_back();
+    EXPECT_EQ(pool->free_buffers(), 2u);
+    const std::string taken = pool->Take();
+    EXPECT_TRUE(taken.empty());
+    EXPECT_GE(taken.capacity(), 100000u);
+    EXPECT_EQ(pool->free_buffers(), 1u);
+  }
+  // The pool's last owner is this slice now; dropping it frees both (ASan would
+  // report a leak or a use after free).
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(slices[0].begin()), 100000),
+            TestBytes(100000, 0));
+  slices.clear();
 }
 
 TEST(ServerMessageEncoder, OtherEventsRoundTripThroughProtobuf) {
