@@ -345,6 +345,19 @@ TEST_F(Http2SessionTest, RequestWithBodyReachesHandlerAndResponseReturns) {
   EXPECT_FALSE(io_.closed());
 }
 
+TEST_F(Http2SessionTest, ResponseHeadersStayOutOfTheHpackDynamicTable) {
+  StartServer();
+  // In spillwayd each response carries a value of its own (x-upload-id), so nothing
+  // a response sends is indexed: the table would fill with those values.
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 20; ++i) {
+    ids.push_back(client_.Submit("PUT", "/r" + std::to_string(i), Pattern(10)));
+  }
+  Pump();
+  for (int32_t id : ids) EXPECT_EQ(client_.stream(id).status, 200);
+  EXPECT_EQ(nghttp2_session_get_hd_inflate_dynamic_table_size(client_.session()), 0u);
+}
+
 TEST_F(Http2SessionTest, BodyWithoutContentLengthHasNoLength) {
   StartServer();
   const int32_t id = client_.Submit("PUT", "/x", Pattern(1000));
