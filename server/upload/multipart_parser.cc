@@ -1,6 +1,7 @@
 #include "server/upload/multipart_parser.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <optional>
 
@@ -15,18 +16,16 @@ namespace {
 
 constexpr size_t kMaxBoundarySize = 70;  // RFC 2046 §5.1.1
 
-// RFC 2046 bchars (space only inside, checked by the caller).
-bool IsBoundaryChar(unsigned char c) {
-  if (c >= '0' && c <= '9') return true;
-  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
-  switch (c) {
-    case '\'': case '(': case ')': case '+': case '_': case ',': case '-':
-    case '.': case '/': case ':': case '=': case '?': case ' ':
-      return true;
-    default:
-      return false;
-  }
-}
+// RFC 2046 bchars (space only inside, checked by the caller), as a table: every
+// multipart request's boundary is checked, and a switch per character showed up in
+// profiles of small uploads.
+constexpr std::array<bool, 256> kBoundaryChars = [] {
+  std::array<bool, 256> table{};
+  for (unsigned char c = '0'; c <= '9'; ++c) table[c] = true;
+  for (unsigned char c = 'a'; c <= 'z'; ++c) table[c] = table[c - 'a' + 'A'] = true;
+  for (unsigned char c : std::string_view("'()+_,-./:=? ")) table[c] = true;
+  return table;
+}();
 
 // An invalid boundary still needs a well-formed pattern for the finder; the parser is
 // failed from the start, so it never searches with it.
@@ -54,7 +53,7 @@ absl::Status MultipartParser::ValidateBoundary(std::string_view boundary) {
         absl::StrCat("multipart boundary must be 1 to 70 characters, got ", boundary.size()));
   }
   for (char c : boundary) {
-    if (!IsBoundaryChar(static_cast<unsigned char>(c))) {
+    if (!kBoundaryChars[static_cast<unsigned char>(c)]) {
       return MakeMultipartError(
           MultipartError::kInvalidBoundary,
           absl::StrCat("multipart boundary has a character outside RFC 2046 bchars: \"",
