@@ -14,7 +14,7 @@
 # on the load, the CPU seconds per upload much less.
 # Prints MB/s per scenario, the ratio gRPC-hop / discard (target >= 0.60) and the peak
 # RSS above idle (target < 64 MiB); and, as info, the HTTP/1.1 pair again with
-# --stream-body-chunk-size=1Mi (the hop's cost is mostly per Chunk).
+# --stream-body-chunk-size=1Mi (part of the hop's cost is per Chunk).
 # Usage: bench/load_grpc.sh [BUILD_DIR]   (default: build)
 # Knobs: LOAD_RUNS (3), LOAD_GRPC_MIB (1024), LOAD_GRPC_STREAMS (4),
 #        LOAD_EVENT_LOOPS (0 = cores), LOAD_GRPC_RESULTS_OUT (copy of the raw results).
@@ -202,8 +202,8 @@ for r in $(seq "$runs"); do
   scen_grpc h1
   scen_discard h2
   scen_grpc h2
-  # Info: most of the hop's cost is per Chunk (thread hand-offs inside gRPC), so
-  # larger chunks cut it; same pair with STREAM_BODY_CHUNK_SIZE 1 MiB.
+  # Info: part of the hop's cost is per Chunk (a write and a thread hand-off inside
+  # gRPC); same pair with STREAM_BODY_CHUNK_SIZE 1 MiB.
   scen_discard h1 _1m --stream-body-chunk-size=1Mi
   scen_grpc h1 _1m --stream-body-chunk-size=1Mi
 done
