@@ -23,7 +23,7 @@ std::vector<std::string> AdminHandler::Paths() {
   return {"/healthz", "/readyz", "/metrics"};
 }
 
-std::shared_ptr<Exchange> AdminHandler::Start(const RequestHead& head,
+std::shared_ptr<Exchange> AdminHandler::Start(RequestHead head,
                                               Responder* responder, EventLoop* loop) {
   if (head.path == "/healthz") {
     responder->Respond(Text(200, "ok\n"));

@@ -27,7 +27,7 @@ class AdminHandler final : public RequestHandler {
   // The paths this handler serves, for the Router.
   static std::vector<std::string> Paths();
 
-  std::shared_ptr<Exchange> Start(const RequestHead& head, Responder* responder,
+  std::shared_ptr<Exchange> Start(RequestHead head, Responder* responder,
                                   EventLoop* loop) override;
 
  private:

@@ -45,7 +45,7 @@ ConcurrencyLimitedHandler::ConcurrencyLimitedHandler(RequestHandler* inner,
           "spillway_uploads_rejected_total",
           "Requests refused with 503 because of MAX_CONCURRENT_UPLOADS.")) {}
 
-std::shared_ptr<Exchange> ConcurrencyLimitedHandler::Start(const RequestHead& head,
+std::shared_ptr<Exchange> ConcurrencyLimitedHandler::Start(RequestHead head,
                                                            Responder* responder,
                                                            EventLoop* loop) {
   // Optimistic increment: two loops racing for the last slot cannot both win.
@@ -57,7 +57,7 @@ std::shared_ptr<Exchange> ConcurrencyLimitedHandler::Start(const RequestHead& he
     responder->Respond(std::move(response));
     return std::make_shared<DiscardingExchange>();
   }
-  std::shared_ptr<Exchange> inner = inner_->Start(head, responder, loop);
+  std::shared_ptr<Exchange> inner = inner_->Start(std::move(head), responder, loop);
   if (inner == nullptr) {
     Release();
     return nullptr;

@@ -28,7 +28,7 @@ class ConcurrencyLimitedHandler final : public RequestHandler {
   ConcurrencyLimitedHandler(RequestHandler* inner, int64_t max_in_flight,
                             MetricsRegistry* metrics);
 
-  std::shared_ptr<Exchange> Start(const RequestHead& head, Responder* responder,
+  std::shared_ptr<Exchange> Start(RequestHead head, Responder* responder,
                                   EventLoop* loop) override;
 
   int64_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }

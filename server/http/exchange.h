@@ -66,7 +66,9 @@ class RequestHandler {
   virtual ~RequestHandler() = default;
   // Called when a request's headers are complete. May respond at once (e.g. 404,
   // 413 from Content-Length) through `responder`, and still returns an Exchange.
-  virtual std::shared_ptr<Exchange> Start(const RequestHead& head, Responder* responder,
+  // `head` is the handler's: a wrapper reads what it needs and moves it on, so the
+  // request's strings reach the upload uncopied.
+  virtual std::shared_ptr<Exchange> Start(RequestHead head, Responder* responder,
                                           EventLoop* loop) = 0;
 };
 

@@ -40,9 +40,10 @@ class Http1Stream final : public Responder {
   friend class Http1Session;
 
   Http1Session* const session_;
-  RequestHead head_;
+  RequestHead head_;  // until the handler takes it (StartRequest)
   std::shared_ptr<Exchange> exchange_;  // null for a parse-error response
   bool keep_alive_;
+  bool head_request_ = false;  // a HEAD request: the response goes without its body
   bool expect_continue_ = false;
   bool continue_sent_ = false;
   std::optional<HttpResponse> response_;
@@ -335,6 +336,7 @@ int Http1Session::OnHeadersComplete() {
   const bool keep_alive = http_should_keep_alive(&parser_) != 0 && !draining_;
   auto stream = std::make_unique<Http1Stream>(this, std::move(head), keep_alive);
   Http1Stream* raw = stream.get();
+  raw->head_request_ = raw->head_.method == "HEAD";
   raw->expect_continue_ =
       parser_.http_major == 1 && parser_.http_minor >= 1 &&
       absl::EqualsIgnoreCase(AbslView(raw->head_.Header("expect").value_or("")),
@@ -361,7 +363,9 @@ int Http1Session::OnHeadersComplete() {
 
 void Http1Session::StartRequest(Http1Stream* stream) {
   ++depth_;
-  stream->exchange_ = handler_->Start(stream->head_, stream, io_->loop());
+  // The handler keeps the head (moved, not copied); what the stream still needs of
+  // it (head_request_, keep_alive_) is taken already.
+  stream->exchange_ = handler_->Start(std::move(stream->head_), stream, io_->loop());
   --depth_;
   if (stream->exchange_ == nullptr && !stream->response_.has_value()) {
     stream->Respond(HttpResponse::Error(500, "no handler for the request"));
@@ -532,7 +536,7 @@ void Http1Session::Flush() {
       if (close_written_) break;  // the connection ends with an earlier response
       stream->response_written_ = true;
       const bool close = !stream->keep_alive_ || draining_;
-      io_->Write(SerializeResponse(*stream->response_, stream->head_.method == "HEAD",
+      io_->Write(SerializeResponse(*stream->response_, stream->head_request_,
                                    close, !close && stream->http10_));
       if (close) {
         close_written_ = true;

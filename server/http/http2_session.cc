@@ -487,8 +487,8 @@ int Http2Session::OnHeadersComplete(int32_t stream_id, bool end_stream) {
 }
 
 void Http2Session::StartExchange(Http2Stream* s, bool end_stream) {
-  s->exchange_ = handler_->Start(s->head_, s, io_->loop());
-  s->head_ = RequestHead{};  // the exchange has its copy
+  s->exchange_ = handler_->Start(std::move(s->head_), s, io_->loop());
+  s->head_ = RequestHead{};  // moved from: the handler has it
   if (end_stream && s->exchange_ != nullptr) s->exchange_->OnBodyEnd();
 }
 

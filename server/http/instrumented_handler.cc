@@ -85,12 +85,12 @@ InstrumentedHandler::InstrumentedHandler(RequestHandler* inner, MetricsRegistry*
                                       "From request headers to stream close.",
                                       DefaultLatencyBuckets())) {}
 
-std::shared_ptr<Exchange> InstrumentedHandler::Start(const RequestHead& head,
+std::shared_ptr<Exchange> InstrumentedHandler::Start(RequestHead head,
                                                      Responder* responder,
                                                      EventLoop* loop) {
   in_flight_->Add(1);
   auto exchange = std::make_shared<InstrumentedExchange>(this, head, responder);
-  exchange->set_inner(inner_->Start(head, exchange.get(), loop));
+  exchange->set_inner(inner_->Start(std::move(head), exchange.get(), loop));
   return exchange;
 }
 

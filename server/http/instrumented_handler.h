@@ -29,7 +29,7 @@ class InstrumentedHandler final : public RequestHandler {
  public:
   InstrumentedHandler(RequestHandler* inner, MetricsRegistry* metrics, bool access_log);
 
-  std::shared_ptr<Exchange> Start(const RequestHead& head, Responder* responder,
+  std::shared_ptr<Exchange> Start(RequestHead head, Responder* responder,
                                   EventLoop* loop) override;
 
   // Requests started and not yet closed.

@@ -21,7 +21,7 @@ class Router final : public RequestHandler {
          RequestHandler* upload)
       : admin_(admin), admin_paths_(std::move(admin_paths)), upload_(upload) {}
 
-  std::shared_ptr<Exchange> Start(const RequestHead& head, Responder* responder,
+  std::shared_ptr<Exchange> Start(RequestHead head, Responder* responder,
                                   EventLoop* loop) override;
 
  private:

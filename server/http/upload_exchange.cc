@@ -15,10 +15,10 @@ class UploadHandler final : public RequestHandler {
  public:
   explicit UploadHandler(UploadHandlerOptions options) : options_(std::move(options)) {}
 
-  std::shared_ptr<Exchange> Start(const RequestHead& head, Responder* responder,
+  std::shared_ptr<Exchange> Start(RequestHead head, Responder* responder,
                                   EventLoop* loop) override {
     auto exchange = std::make_shared<UploadExchange>(&options_, responder, loop);
-    exchange->Begin(head);
+    exchange->Begin(std::move(head));
     return exchange;
   }
 
@@ -26,15 +26,15 @@ class UploadHandler final : public RequestHandler {
   const UploadHandlerOptions options_;
 };
 
-RequestInfo RequestInfoFromHead(const RequestHead& head) {
+RequestInfo RequestInfoFromHead(RequestHead&& head) {
   RequestInfo info;
-  info.protocol = head.protocol;
-  info.method = head.method;
-  info.path = head.path;
-  info.query = head.query;
-  info.headers = head.headers;
-  info.remote_address = head.remote_address;
-  info.content_type = head.content_type;
+  info.protocol = std::move(head.protocol);
+  info.method = std::move(head.method);
+  info.path = std::move(head.path);
+  info.query = std::move(head.query);
+  info.headers = std::move(head.headers);
+  info.remote_address = std::move(head.remote_address);
+  info.content_type = std::move(head.content_type);
   info.content_length = head.content_length;
   return info;
 }
@@ -86,7 +86,7 @@ UploadExchange::~UploadExchange() {
   if (in_flight_) Metrics().in_flight->Add(-1);
 }
 
-void UploadExchange::Begin(const RequestHead& head) {
+void UploadExchange::Begin(RequestHead head) {
   if (head.method != "POST" && head.method != "PUT") {
     HttpResponse response = HttpResponse::Error(405, "uploads are POST or PUT");
     response.headers.emplace_back("allow", "POST, PUT");
@@ -95,12 +95,13 @@ void UploadExchange::Begin(const RequestHead& head) {
   }
   in_flight_ = true;
   Metrics().in_flight->Add(1);
-  request_ = RequestInfoFromHead(head);
+  const std::optional<uint64_t> content_length = head.content_length;
+  request_ = RequestInfoFromHead(std::move(head));
   const UploadSettings& settings = options_->settings;
-  if (head.content_length.has_value() && *head.content_length > settings.max_body_size) {
+  if (content_length.has_value() && *content_length > settings.max_body_size) {
     if (!options_->stream_mode) {
       RespondError(absl::ResourceExhaustedError(absl::StrCat(
-          "the body of ", *head.content_length, " bytes exceeds MAX_BODY_SIZE (",
+          "the body of ", *content_length, " bytes exceeds MAX_BODY_SIZE (",
           settings.max_body_size, " bytes) and stream mode is off")));
       return;
     }
@@ -120,7 +121,7 @@ void UploadExchange::Begin(const RequestHead& head) {
     return;
   }
   assembler_ = *std::move(assembler);
-  if (!head.content_length.has_value() && options_->stream_mode && !assembler_->raw()) {
+  if (!content_length.has_value() && options_->stream_mode && !assembler_->raw()) {
     UploadedFileOptions prefix_options;
     prefix_options.max_memory_size = settings.file_upload_max_memory_size;
     prefix_options.checksum = ChecksumKind::kNone;

@@ -78,7 +78,7 @@ class UploadExchange final : public Exchange,
   ~UploadExchange() override;
 
   // Called once right after construction (needs shared_from_this).
-  void Begin(const RequestHead& head);
+  void Begin(RequestHead head);
 
   absl::Status OnBodyData(std::string_view data) override;
   void OnBodyEnd() override;

@@ -97,7 +97,7 @@ class RecordingExchange final : public Exchange {
 
 class RecordingHandler final : public RequestHandler {
  public:
-  std::shared_ptr<Exchange> Start(const RequestHead& head, Responder* responder,
+  std::shared_ptr<Exchange> Start(RequestHead head, Responder* responder,
                                   EventLoop* loop) override {
     requests.push_back(std::make_unique<Request>());
     Request* request = requests.back().get();

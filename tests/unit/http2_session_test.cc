@@ -104,7 +104,7 @@ struct TestExchange final : Exchange {
 };
 
 struct TestHandler final : RequestHandler {
-  std::shared_ptr<Exchange> Start(const RequestHead& head, Responder* responder,
+  std::shared_ptr<Exchange> Start(RequestHead head, Responder* responder,
                                   EventLoop* loop) override {
     auto exchange = std::make_shared<TestExchange>();
     exchange->head = head;

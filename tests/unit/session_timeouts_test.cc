@@ -94,7 +94,7 @@ class TestExchange final : public Exchange {
 };
 class TestHandler final : public RequestHandler {
  public:
-  std::shared_ptr<Exchange> Start(const RequestHead&, Responder* responder,
+  std::shared_ptr<Exchange> Start(RequestHead, Responder* responder,
                                   EventLoop*) override {
     requests.push_back(std::make_unique<Request>());
     requests.back()->responder = responder;
