@@ -1,5 +1,6 @@
 #include "server/dispatch/json_escape.h"
 
+#include <array>
 #include <cstdint>
 
 namespace spillway {
@@ -41,21 +42,27 @@ void AppendUnicodeEscape(unsigned code, std::string* out) {
   for (int shift = 12; shift >= 0; shift -= 4) out->push_back(kHex[(code >> shift) & 0xF]);
 }
 
+// Printable ASCII other than '"' and '\\': goes through as it is.
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> table{};
+  for (int c = 0x20; c < 0x7F; ++c) table[c] = c != '"' && c != '\\';
+  return table;
+}();
+
+bool IsPlain(char c) { return kPlain[static_cast<unsigned char>(c)]; }
+
 }  // namespace
 
 void AppendJsonString(std::string_view text, std::string* out) {
   out->reserve(out->size() + text.size() + 2);
   out->push_back('"');
   size_t i = 0;
-  // Printable ASCII other than '"' and '\\' goes through as it is, a run at a time.
-  const auto plain = [](unsigned char c) {
-    return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
-  };
   while (i < text.size()) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (plain(c)) {
+    if (IsPlain(text[i])) {
+      // A run at a time: receipts and access-log lines are mostly plain.
       size_t end = i + 1;
-      while (end < text.size() && plain(static_cast<unsigned char>(text[end]))) ++end;
+      while (end < text.size() && IsPlain(text[end])) ++end;
       out->append(text.substr(i, end - i));
       i = end;
       continue;
