@@ -27,6 +27,20 @@ constexpr std::array<bool, 256> kBoundaryChars = [] {
   return table;
 }();
 
+// The first "\r\n\r\n" in [p, p + n), or null. memchr for '\r' rather than memmem:
+// memmem's per-call setup cost more than the search on a block of a hundred bytes.
+const char* FindHeaderBlockEnd(const char* p, size_t n) {
+  const char* const end = p + n;
+  while (end - p >= 4) {
+    const auto* cr = static_cast<const char*>(
+        std::memchr(p, '\r', static_cast<size_t>(end - p) - 3));
+    if (cr == nullptr) return nullptr;
+    if (std::memcmp(cr, "\r\n\r\n", 4) == 0) return cr;
+    p = cr + 1;
+  }
+  return nullptr;
+}
+
 // An invalid boundary still needs a well-formed pattern for the finder; the parser is
 // failed from the start, so it never searches with it.
 std::string MakeDelimiter(std::string_view boundary) {
@@ -351,8 +365,8 @@ absl::Status MultipartParser::ScanPartHeaders(const char*& p, const char* end) {
     if (at != std::string_view::npos && at < back) found = at + kEnd.size() - back;
   }
   if (found == std::string_view::npos && take > 0) {
-    const void* at = memmem(p, take, kEnd.data(), kEnd.size());
-    if (at != nullptr) found = static_cast<size_t>(static_cast<const char*>(at) - p) + 4;
+    const char* at = FindHeaderBlockEnd(p, take);
+    if (at != nullptr) found = static_cast<size_t>(at - p) + kEnd.size();
   }
   if (found != std::string_view::npos) {
     header_buf_.append(p, found);
