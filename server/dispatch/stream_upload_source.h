@@ -22,9 +22,10 @@
 // high_watermark / chunk_size buffers, so queued plus free chunk memory stays within
 // twice the high watermark. A consumer may take a chunk's buffer instead
 // (ChunkEvent::buffer; the gRPC Consume stream does, to hand the bytes to gRPC
-// uncopied) and leave an empty string: nothing is recycled then, the producer
-// allocates each chunk afresh, and the bytes the consumer's transport still holds
-// are bounded by that consumer (one write in flight, for Consume).
+// uncopied) and leave another string in its place: one with a chunk's capacity is
+// recycled like the original (Consume leaves a buffer gRPC has finished with), an
+// empty one makes the producer allocate afresh. The bytes the consumer's transport
+// still holds are bounded by that consumer (one write in flight, for Consume).
 //
 // Hand-off: one Mutex guards the queue, the watermark state and the consumer's
 // pending Next() callback. A callback is never run with the mutex held: the producer

@@ -61,10 +61,11 @@ struct ChunkEvent {
   uint64_t offset = 0;    // of data[0] within the file
   // Stream mode: the string `data` views (all of it), which a consumer that wants
   // the bytes to outlive the event may take instead of copying them, by swapping it
-  // with a string of its own (the gRPC Consume stream swaps in an empty one and
-  // hands the bytes to gRPC as they are). The source reuses what it gets back for a
-  // later chunk if it has a chunk's capacity, and allocates afresh otherwise. `data`
-  // must not be read after the swap. Null for buffered uploads.
+  // with a string of its own (the gRPC Consume stream swaps in a buffer gRPC has
+  // finished with, or an empty one, and hands the bytes to gRPC as they are). The
+  // source reuses what it gets back for a later chunk if it has a chunk's capacity,
+  // and allocates afresh otherwise. `data` must not be read after the swap. Null for
+  // buffered uploads.
   std::string* buffer = nullptr;
 };
 
