@@ -263,6 +263,14 @@ int Http1Session::OnHeaderField(std::string_view data) {
   if (!CountHeaderBytes(data.size() + (last_was_value_ || headers_.empty() ? 4 : 0))) {
     return -1;
   }
+  // libhttp-parser (non-strict) lets spaces into a field name and still frames the
+  // body by "Transfer-Encoding :" or "Content-Length :", while the name we would keep
+  // ("transfer-encoding ") escapes the smuggling checks and leaves the head saying "no
+  // body". RFC 9112 §5.1: whitespace before the colon is a 400.
+  if (data.find(' ') != std::string_view::npos) {
+    error_status_ = 400;
+    return -1;
+  }
   if (headers_.capacity() == 0) headers_.reserve(16);  // one allocation for most heads
   if (last_was_value_ || headers_.empty()) headers_.emplace_back();
   last_was_value_ = false;

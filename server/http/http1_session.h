@@ -10,7 +10,9 @@
 // - Request smuggling shapes are rejected with 400 and the connection closes:
 //   Content-Length with Transfer-Encoding, a Transfer-Encoding other than "chunked",
 //   duplicate Content-Length (libhttp-parser refuses any duplicate, equal or not),
-//   invalid chunk sizes and every other parser error.
+//   whitespace between a field name and its colon (RFC 9112 §5.1; libhttp-parser
+//   would still frame the body by such a field), invalid chunk sizes and every other
+//   parser error.
 // - Header bytes (request line + fields) above `max_header_bytes`: 431, then close.
 // - `Expect: 100-continue`: the handler's Start() runs first; if it already responded
 //   (say 413 from Content-Length) that final response is sent instead of 100.

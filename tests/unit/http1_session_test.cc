@@ -281,6 +281,25 @@ TEST_F(Http1SessionTest, TransferEncodingOtherThanChunkedIs400) {
   EXPECT_THAT(io_->written, StartsWith("HTTP/1.1 400 "));
 }
 
+TEST_F(Http1SessionTest, WhitespaceBeforeColonIs400AndCloses) {
+  // libhttp-parser (non-strict) takes "Transfer-Encoding :" as Transfer-Encoding and
+  // frames a chunked body, while the head would carry a field named
+  // "transfer-encoding " and no body: the smuggling checks never saw the header, and an
+  // exchange told "no body" got one, even after it had responded. RFC 9112 §5.1: 400.
+  Feed("POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding :chunked\r\n\r\n"
+       "5\r\nhello\r\n0\r\n\r\n");
+  EXPECT_TRUE(handler_.requests.empty());
+  EXPECT_THAT(io_->written, StartsWith("HTTP/1.1 400 "));
+  EXPECT_TRUE(io_->close_after_write);
+}
+
+TEST_F(Http1SessionTest, WhitespaceBeforeColonInContentLengthIs400) {
+  Feed("POST /s HTTP/1.1\r\nHost: h\r\nContent-Length : 5\r\n\r\nhello");
+  EXPECT_TRUE(handler_.requests.empty());
+  EXPECT_THAT(io_->written, StartsWith("HTTP/1.1 400 "));
+  EXPECT_TRUE(io_->close_after_write);
+}
+
 TEST_F(Http1SessionTest, InvalidChunkSizeIs400AndEndsTheExchange) {
   Feed("POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
        "3\r\nabc\r\nzz\r\nxx\r\n0\r\n\r\n");
