@@ -26,8 +26,8 @@ run: build
 	@echo "Ctrl-C drains and stops it."
 	@exec build/server/spillwayd --http-port=$(PORT) --sink=dir:$(CURDIR)/uploads
 
-# Every test: unit and integration tests under ctest, then the parser fuzzer for
-# FUZZ_SECONDS when clang is installed.
+# Every test: unit and integration tests under ctest, then each fuzzer (the multipart
+# parser, the HTTP/1.1 and HTTP/2 sessions) for FUZZ_SECONDS when clang is installed.
 test: build
 	@ctest --test-dir build --output-on-failure -j $(JOBS)
 	@if command -v clang++ >/dev/null; then $(MAKE) --no-print-directory fuzz-run; \

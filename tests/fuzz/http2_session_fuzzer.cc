@@ -1,0 +1,106 @@
+// libFuzzer target for Http2Session: hostile frames from a socket, fed in pieces.
+//
+// The input is a control header and the socket bytes (layout in
+// session_fuzz_harness.h). A session made as for prior knowledge (Http2Session::Create)
+// reads them through a fake connection in pieces whose sizes the header chooses; its
+// requests go to a handler whose exchanges respond at body end, at once, mid-body or
+// later from outside, pause and hold bytes (windows reopen late) as the header says.
+// Most inputs get the client preface put in front, when they do not start with it, so
+// that mutations spend their time on frames rather than on the 24 magic bytes.
+//
+// Option byte (byte 0) bits:
+//   0-1  0: the bytes as they are; 1: preface in front; 2, 3: preface and an empty
+//        SETTINGS frame (the client's first frame) in front
+//   2    small limits (windows, concurrent streams, header list, floods, discard)
+//   3    a socket that blocks after 64 unsent bytes until the harness drains it
+//   4    StartDrain after piece number (byte 0 >> 5)
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "server/http/http2_session.h"
+#include "tests/fuzz/session_fuzz_harness.h"
+
+namespace spillway::fuzz {
+namespace {
+
+constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+// Length 0, type SETTINGS (4), no flags, stream 0.
+constexpr std::string_view kEmptySettings("\0\0\0\4\0\0\0\0\0", 9);
+
+Http2Options SmallOptions() {
+  Http2Options options;
+  options.max_concurrent_streams = 2;
+  options.max_header_list_size = 256;
+  options.max_header_fields = 8;
+  options.stream_window_size = 1024;
+  options.connection_window_size = 65535;
+  options.reset_burst = 3;
+  options.reset_rate_per_second = 1;
+  options.max_discard_after_response = 64;
+  options.max_outbound_ack = 4;
+  options.max_settings = 4;
+  options.max_continuations = 2;
+  return options;
+}
+
+void Run(const FuzzPlan& plan, std::string_view socket_bytes) {
+  const int preface_mode = plan.options & 0x03;
+  const bool small = (plan.options & 0x04) != 0;
+  const bool blocking_socket = (plan.options & 0x08) != 0;
+  const bool drain = (plan.options & 0x10) != 0;
+  const size_t drain_after = plan.options >> 5;
+
+  std::string bytes;
+  if (preface_mode != 0 && socket_bytes.substr(0, kPreface.size()) != kPreface) {
+    bytes.append(kPreface);
+    if (preface_mode >= 2) bytes.append(kEmptySettings);
+  }
+  bytes.append(socket_bytes);
+  const std::string_view input = bytes;
+
+  FuzzIo io(blocking_socket ? 64 : std::numeric_limits<size_t>::max());
+  FuzzHandler handler(plan);
+  absl::StatusOr<std::unique_ptr<Http2Session>> created =
+      Http2Session::Create(&io, &handler, small ? SmallOptions() : Http2Options());
+  Check(created.ok());
+  Http2Session* http2 = created->get();
+  std::unique_ptr<ProtocolSession> session = std::move(*created);
+
+  size_t offset = 0;
+  for (size_t piece = 0; offset < input.size() && !io.closed(); ++piece) {
+    const size_t n = plan.PieceSize(piece, input.size() - offset);
+    io.Receive(input.substr(offset, n), &session);
+    offset += n;
+    if (drain && piece == drain_after && !io.closed_now()) http2->StartDrain();
+    if (plan.ActsAfter(piece) && !io.closed_now()) handler.Act(plan.act_flavour, &io, &session);
+  }
+  // The client has sent everything and waits: deferred replies, resumes, window
+  // updates and output go their way, unless it hangs up at once.
+  if ((plan.act_flavour & kAbruptClose) == 0) {
+    for (int round = 0; round < 3 && !io.closed_now(); ++round) {
+      handler.Act(kFinalAct, &io, &session);
+    }
+  }
+  session->OnClose();
+  Check(http2->open_streams() == 0);
+  session.reset();
+  io.RunPosted();  // tasks of the dead session must find it gone
+  handler.CheckNothingLeft();
+}
+
+}  // namespace
+}  // namespace spillway::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  spillway::fuzz::FuzzPlan plan;
+  std::string_view socket_bytes;
+  if (!spillway::fuzz::FuzzPlan::Parse(data, size, &plan, &socket_bytes)) return 0;
+  spillway::fuzz::Run(plan, socket_bytes);
+  return 0;
+}
