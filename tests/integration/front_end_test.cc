@@ -113,6 +113,18 @@ TEST_F(FrontEndTest, MalformedRequestGets400AndTheServerStillServes) {
     EXPECT_TRUE(connection->ReadToClose(&response));
     EXPECT_EQ(StatusCodeOf(response), 400) << response;
   }
+  {
+    // libhttp-parser frames a body by "Transfer-Encoding :"; a proxy may not.
+    auto connection = RawConnection::Connect(server_->http_port());
+    ASSERT_TRUE(connection.ok()) << connection.status();
+    ASSERT_TRUE(connection
+                    ->Send("POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding :chunked\r\n"
+                           "\r\n5\r\nhello\r\n0\r\n\r\n")
+                    .ok());
+    std::string response;
+    EXPECT_TRUE(connection->ReadToClose(&response)) << "the connection must close";
+    EXPECT_EQ(StatusCodeOf(response), 400) << response;
+  }
   EXPECT_EQ(Curl({Url("/healthz")}).output, "ok\n\n200 1.1");
 }
 
