@@ -41,12 +41,6 @@ const char* FindHeaderBlockEnd(const char* p, size_t n) {
   return nullptr;
 }
 
-// An invalid boundary still needs a well-formed pattern for the finder; the parser is
-// failed from the start, so it never searches with it.
-std::string MakeDelimiter(std::string_view boundary) {
-  if (!MultipartParser::ValidateBoundary(boundary).ok()) boundary = "invalid";
-  return absl::StrCat("\r\n--", AbslView(boundary), "-");
-}
 
 }  // namespace
 
@@ -119,9 +113,12 @@ MultipartParser::MultipartParser(std::string_view boundary, MultipartLimits limi
                                  Handler* handler)
     : handler_(handler),
       limits_(limits),
-      delimiter_(MakeDelimiter(boundary)),
+      status_(ValidateBoundary(boundary)),
+      // An invalid boundary still needs a well-formed pattern for the finder; the
+      // parser is failed from the start, so it never searches with it.
+      delimiter_(absl::StrCat("\r\n--",
+                              AbslView(status_.ok() ? boundary : "invalid"), "-")),
       finder_(std::string_view(delimiter_).substr(0, delimiter_.size() - 1)) {
-  status_ = ValidateBoundary(boundary);
   header_buf_.reserve(256);
 }
 

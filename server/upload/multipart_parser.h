@@ -125,6 +125,9 @@ class MultipartParser {
 
   Handler* const handler_;  // not owned
   const MultipartLimits limits_;
+  // The parser's error; from construction on when the boundary is invalid. Declared
+  // before delimiter_, which is built from a valid boundary only.
+  absl::Status status_;
   // "\r\n--" + boundary + "-": the delimiter and the first byte of a close delimiter's
   // suffix. Held-back bytes are always a prefix of it, so they are never copied: when
   // they turn out to be content they are handed over from here.
@@ -132,7 +135,6 @@ class MultipartParser {
   BoundaryFinder finder_;  // searches for delimiter_ without its trailing '-'
 
   State state_ = State::kPreamble;
-  absl::Status status_;
   // Bytes of delimiter_ seen at the end of earlier input and not yet classified.
   // Starts at 2 (the "\r\n") so that a delimiter at the very start of the body is found
   // by the same search as every later one.
