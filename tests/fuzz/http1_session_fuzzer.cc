@@ -37,22 +37,6 @@ void StartDrain(ProtocolSession* session) {
   }
 }
 
-Http2Options SmallHttp2Options() {
-  Http2Options options;
-  options.max_concurrent_streams = 2;
-  options.max_header_list_size = 256;
-  options.max_header_fields = 8;
-  options.stream_window_size = 1024;
-  options.connection_window_size = 65535;
-  options.reset_burst = 3;
-  options.reset_rate_per_second = 1;
-  options.max_discard_after_response = 64;
-  options.max_outbound_ack = 4;
-  options.max_settings = 4;
-  options.max_continuations = 2;
-  return options;
-}
-
 void Run(const FuzzPlan& plan, std::string_view socket_bytes) {
   const bool small = (plan.options & 0x01) != 0;
   const bool blocking_socket = (plan.options & 0x02) != 0;

@@ -33,22 +33,6 @@ constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 // Length 0, type SETTINGS (4), no flags, stream 0.
 constexpr std::string_view kEmptySettings("\0\0\0\4\0\0\0\0\0", 9);
 
-Http2Options SmallOptions() {
-  Http2Options options;
-  options.max_concurrent_streams = 2;
-  options.max_header_list_size = 256;
-  options.max_header_fields = 8;
-  options.stream_window_size = 1024;
-  options.connection_window_size = 65535;
-  options.reset_burst = 3;
-  options.reset_rate_per_second = 1;
-  options.max_discard_after_response = 64;
-  options.max_outbound_ack = 4;
-  options.max_settings = 4;
-  options.max_continuations = 2;
-  return options;
-}
-
 void Run(const FuzzPlan& plan, std::string_view socket_bytes) {
   const int preface_mode = plan.options & 0x03;
   const bool small = (plan.options & 0x04) != 0;
@@ -67,7 +51,7 @@ void Run(const FuzzPlan& plan, std::string_view socket_bytes) {
   FuzzIo io(blocking_socket ? 64 : std::numeric_limits<size_t>::max());
   FuzzHandler handler(plan);
   absl::StatusOr<std::unique_ptr<Http2Session>> created =
-      Http2Session::Create(&io, &handler, small ? SmallOptions() : Http2Options());
+      Http2Session::Create(&io, &handler, small ? SmallHttp2Options() : Http2Options());
   Check(created.ok());
   Http2Session* http2 = created->get();
   std::unique_ptr<ProtocolSession> session = std::move(*created);

@@ -33,6 +33,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "server/http/exchange.h"
+#include "server/http/http2_session.h"
 #include "server/http/http_response.h"
 #include "server/http/request_head.h"
 #include "server/net/event_loop.h"
@@ -42,6 +43,23 @@ namespace spillway::fuzz {
 
 inline void Check(bool ok) {
   if (!ok) __builtin_trap();
+}
+
+// HTTP/2 limits small enough for a fuzz input to cross (option "small limits").
+inline Http2Options SmallHttp2Options() {
+  Http2Options options;
+  options.max_concurrent_streams = 2;
+  options.max_header_list_size = 256;
+  options.max_header_fields = 8;
+  options.stream_window_size = 1024;
+  options.connection_window_size = 65535;
+  options.reset_burst = 3;
+  options.reset_rate_per_second = 1;
+  options.max_discard_after_response = 64;
+  options.max_outbound_ack = 4;
+  options.max_settings = 4;
+  options.max_continuations = 2;
+  return options;
 }
 
 // Per request (bytes 6-9).
