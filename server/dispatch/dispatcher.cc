@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/admin/metrics.h"
 
 namespace spillway {
 
@@ -180,6 +181,31 @@ bool PrefixMatches(std::string_view prefix, std::string_view path) {
          path[prefix.size()] == '/';
 }
 
+// How deliveries end, for every kind of consumer (built-in sinks and gRPC streams):
+// spillway_deliveries_total{outcome}. Looked up once: the registry's lookups lock.
+struct DeliveryOutcomes {
+  Counter* replied;      // the consumer answered
+  Counter* redelivered;  // the consumer broke; the buffered upload goes to another
+  Counter* failed;       // the consumer broke and the upload got 502
+  Counter* timed_out;    // no reply within REPLY_TIMEOUT: 504
+  Counter* cancelled;    // the uploader went away during the delivery
+};
+
+const DeliveryOutcomes& Outcomes() {
+  static const DeliveryOutcomes* const outcomes = [] {
+    MetricsRegistry& registry = MetricsRegistry::Global();
+    const auto counter = [&registry](std::string_view outcome) {
+      return registry.GetCounter("spillway_deliveries_total",
+                                 "Deliveries of uploads to consumers, by how they ended.",
+                                 Labels({{"outcome", outcome}}));
+    };
+    return new DeliveryOutcomes{counter("replied"), counter("redelivered"),
+                                counter("failed"), counter("timed_out"),
+                                counter("cancelled")};
+  }();
+  return *outcomes;
+}
+
 std::string RetryAfterSeconds(absl::Duration dispatch_timeout) {
   // An uploader retrying sooner than a dispatch wait would likely wait again.
   const int64_t seconds =
@@ -330,6 +356,7 @@ void Dispatcher::OnReply(const std::shared_ptr<Job>& job, uint64_t seq,
     if (job->state == Job::State::kDelivering && job->delivery_seq == seq) {
       unneeded = std::move(job->on_over);
       job->on_over = nullptr;
+      Outcomes().replied->Increment();
       FinishLocked(*job, "the consumer replied", &reply, &completions);
     }
     MatchLocked(&orders);
@@ -355,7 +382,9 @@ void Dispatcher::OnFail(const std::shared_ptr<Job>& job, uint64_t seq,
         job->state = Job::State::kWaiting;
         DisarmReplyDeadlineLocked(*job);
         EnqueueLocked(job);
+        Outcomes().redelivered->Increment();
       } else {
+        Outcomes().failed->Increment();
         ConsumerReply reply = ConsumerReply::JsonError(
             502, job->source->replayable()
                      ? absl::StrCat("no consumer could take the upload after ",
@@ -376,6 +405,7 @@ void Dispatcher::Cancel(const std::shared_ptr<Job>& job, std::string_view reason
   {
     MutexLock lock(&mu_);
     if (job->state == Job::State::kDone) return;
+    if (job->state == Job::State::kDelivering) Outcomes().cancelled->Increment();
     FinishLocked(*job, reason, nullptr, &completions);
     if (!waiting_.empty()) {
       // Leave no dead entry behind: a queue of cancelled uploads would hold their
@@ -534,6 +564,7 @@ void Dispatcher::ExpireLocked(absl::Time now, std::vector<Completion>* completio
       ArmReplyDeadlineLocked(job);  // pushed back by a Next(): check again then
       continue;
     }
+    Outcomes().timed_out->Increment();
     ConsumerReply reply = ConsumerReply::JsonError(
         504, absl::StrCat("the consumer did not reply within ",
                           absl::FormatDuration(settings_.reply_timeout)));

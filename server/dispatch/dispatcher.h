@@ -15,6 +15,8 @@
 //    lets go of the delivery.
 //  - The uploader gets a 2xx only when a consumer replied 2xx: every reply the
 //    dispatcher makes itself is an error.
+//  - How each delivery ended (replied, redelivered, failed, timed out, cancelled) is
+//    counted in spillway_deliveries_total{outcome}, whatever the consumer.
 //
 // Threading model. One Mutex (mu_) guards all shared state: the consumer
 // registry, the queue of uploads waiting for a consumer, the reply deadlines, and each

@@ -107,6 +107,10 @@ TEST_P(AbortsTest, Http1ClientClosesTheSocketMidBody) {
     { RawConnection closing = *std::move(connection); }  // closes the socket
     ExpectCleanedUp();
   }
+  // Only the streamed upload was with its consumer when its uploader went away; the
+  // others were not dispatched yet.
+  EXPECT_EQ(testing::MetricValue(Scrape(), "spillway_deliveries_total{outcome=\"cancelled\"}"),
+            1);
 }
 
 TEST_P(AbortsTest, Http2RstStreamMidBodyOnALiveConnection) {

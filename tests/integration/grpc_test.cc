@@ -406,6 +406,8 @@ TEST_F(GrpcTest, EachModeEndToEndOverHttp1AndHttp2) {
   EXPECT_THAT(metrics, HasSubstr(absl::StrCat(
                            "spillway_grpc_deliveries_total{outcome=\"replied\"} ",
                            expected_uploads, "\n")));
+  EXPECT_THAT(metrics, HasSubstr(absl::StrCat("spillway_deliveries_total{outcome=\"replied\"} ",
+                                              expected_uploads, "\n")));
   EXPECT_THAT(metrics, HasSubstr("spillway_grpc_delivered_bytes_total "));
   EXPECT_THAT(ListDir(spill_), IsEmpty());
 }
@@ -441,7 +443,11 @@ TEST_F(GrpcTest, BufferedUploadIsRedeliveredWhenItsConsumerBreaks) {
   EXPECT_EQ(result.body, upload.reply_body);
   ASSERT_EQ(upload.files.size(), 1u);
   ExpectIntact(upload.files[0], data);
-  EXPECT_THAT(Metrics(), HasSubstr("spillway_grpc_deliveries_total{outcome=\"failed\"} 1\n"));
+  const std::string metrics = Metrics();
+  EXPECT_THAT(metrics, HasSubstr("spillway_grpc_deliveries_total{outcome=\"failed\"} 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("spillway_deliveries_total{outcome=\"redelivered\"} 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("spillway_deliveries_total{outcome=\"replied\"} 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("spillway_deliveries_total{outcome=\"failed\"} 0\n"));
   EXPECT_THAT(ListDir(spill_), IsEmpty());
 }
 
@@ -454,6 +460,7 @@ TEST_F(GrpcTest, StreamedUploadGets502WhenItsConsumerBreaks) {
   const HttpResult result = Curl({"-F", "file=@" + WriteInput("in.bin", data)});
   EXPECT_EQ(result.status, 502);
   EXPECT_THAT(result.body, HasSubstr("broke"));
+  EXPECT_THAT(Metrics(), HasSubstr("spillway_deliveries_total{outcome=\"failed\"} 1\n"));
   EXPECT_THAT(ListDir(spill_), IsEmpty());
 }
 
@@ -474,6 +481,7 @@ TEST_F(GrpcTest, ConsumerThatNeverReplies504AfterReplyTimeout) {
   EXPECT_EQ(result.status, 504);
   ASSERT_TRUE(consumer->WaitForUploads(1));
   EXPECT_TRUE(consumer->uploads()[0].finished);
+  EXPECT_THAT(Metrics(), HasSubstr("spillway_deliveries_total{outcome=\"timed_out\"} 1\n"));
 }
 
 TEST_F(GrpcTest, ReplyTimeoutAbortsTheDeliveryAndFreesTheConsumeStream) {
