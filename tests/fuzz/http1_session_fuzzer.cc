@@ -67,25 +67,8 @@ void Run(const FuzzPlan& plan, std::string_view socket_bytes) {
   std::unique_ptr<ProtocolSession> session =
       std::make_unique<Http1Session>(&io, &handler, options, std::move(upgrade));
 
-  size_t offset = 0;
-  for (size_t piece = 0; offset < socket_bytes.size() && !io.closed(); ++piece) {
-    const size_t n = plan.PieceSize(piece, socket_bytes.size() - offset);
-    io.Receive(socket_bytes.substr(offset, n), &session);
-    offset += n;
-    if (drain && piece == drain_after && !io.closed_now()) StartDrain(session.get());
-    if (plan.ActsAfter(piece) && !io.closed_now()) handler.Act(plan.act_flavour, &io, &session);
-  }
-  // The client has sent everything and waits: deferred replies, resumes and output
-  // go their way, unless it hangs up at once.
-  if ((plan.act_flavour & kAbruptClose) == 0) {
-    for (int round = 0; round < 3 && !io.closed_now(); ++round) {
-      handler.Act(kFinalAct, &io, &session);
-    }
-  }
-  session->OnClose();
-  session.reset();
-  io.RunPosted();  // tasks of the dead session must find it gone
-  handler.CheckNothingLeft();
+  PlayAndClose(plan, socket_bytes, drain, drain_after, &StartDrain,
+               [](ProtocolSession*) {}, io, handler, std::move(session));
 }
 
 }  // namespace

@@ -53,29 +53,13 @@ void Run(const FuzzPlan& plan, std::string_view socket_bytes) {
   absl::StatusOr<std::unique_ptr<Http2Session>> created =
       Http2Session::Create(&io, &handler, small ? SmallHttp2Options() : Http2Options());
   Check(created.ok());
-  Http2Session* http2 = created->get();
-  std::unique_ptr<ProtocolSession> session = std::move(*created);
-
-  size_t offset = 0;
-  for (size_t piece = 0; offset < input.size() && !io.closed(); ++piece) {
-    const size_t n = plan.PieceSize(piece, input.size() - offset);
-    io.Receive(input.substr(offset, n), &session);
-    offset += n;
-    if (drain && piece == drain_after && !io.closed_now()) http2->StartDrain();
-    if (plan.ActsAfter(piece) && !io.closed_now()) handler.Act(plan.act_flavour, &io, &session);
-  }
-  // The client has sent everything and waits: deferred replies, resumes, window
-  // updates and output go their way, unless it hangs up at once.
-  if ((plan.act_flavour & kAbruptClose) == 0) {
-    for (int round = 0; round < 3 && !io.closed_now(); ++round) {
-      handler.Act(kFinalAct, &io, &session);
-    }
-  }
-  session->OnClose();
-  Check(http2->open_streams() == 0);
-  session.reset();
-  io.RunPosted();  // tasks of the dead session must find it gone
-  handler.CheckNothingLeft();
+  PlayAndClose(
+      plan, input, drain, drain_after,
+      [](ProtocolSession* session) { static_cast<Http2Session*>(session)->StartDrain(); },
+      [](ProtocolSession* session) {
+        Check(static_cast<Http2Session*>(session)->open_streams() == 0);
+      },
+      io, handler, std::move(*created));
 }
 
 }  // namespace

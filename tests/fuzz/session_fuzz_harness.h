@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -419,6 +420,40 @@ class FuzzHandler final : public RequestHandler {
   const FuzzPlan& plan_;
   std::vector<std::weak_ptr<FuzzExchange>> exchanges_;
 };
+
+// Plays `input` into `session` piece by piece as `plan` says, with the harness's acts
+// in between and `start_drain` called on the current session (an h2c Upgrade may
+// have replaced it) after piece `drain_after` when `drain`; then, unless the plan
+// hangs up abruptly, the final acts; then closes the connection. `after_close` checks
+// the closed session before it is destroyed; afterwards the session's late tasks run
+// and nothing may be left of it.
+inline void PlayAndClose(const FuzzPlan& plan, std::string_view input, bool drain,
+                         size_t drain_after,
+                         const std::function<void(ProtocolSession*)>& start_drain,
+                         const std::function<void(ProtocolSession*)>& after_close,
+                         FuzzIo& io, FuzzHandler& handler,
+                         std::unique_ptr<ProtocolSession> session) {
+  size_t offset = 0;
+  for (size_t piece = 0; offset < input.size() && !io.closed(); ++piece) {
+    const size_t n = plan.PieceSize(piece, input.size() - offset);
+    io.Receive(input.substr(offset, n), &session);
+    offset += n;
+    if (drain && piece == drain_after && !io.closed_now()) start_drain(session.get());
+    if (plan.ActsAfter(piece) && !io.closed_now()) handler.Act(plan.act_flavour, &io, &session);
+  }
+  // The client has sent everything and waits: deferred replies, resumes, window
+  // updates and output go their way, unless it hangs up at once.
+  if ((plan.act_flavour & kAbruptClose) == 0) {
+    for (int round = 0; round < 3 && !io.closed_now(); ++round) {
+      handler.Act(kFinalAct, &io, &session);
+    }
+  }
+  session->OnClose();
+  after_close(session.get());
+  session.reset();
+  io.RunPosted();  // tasks of the dead session must find it gone
+  handler.CheckNothingLeft();
+}
 
 }  // namespace spillway::fuzz
 
