@@ -49,8 +49,6 @@ constexpr std::array<bool, 256> kPlain = [] {
   return table;
 }();
 
-bool IsPlain(char c) { return kPlain[static_cast<unsigned char>(c)]; }
-
 }  // namespace
 
 void AppendJsonString(std::string_view text, std::string* out) {
@@ -59,10 +57,10 @@ void AppendJsonString(std::string_view text, std::string* out) {
   size_t i = 0;
   while (i < text.size()) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (IsPlain(text[i])) {
+    if (kPlain[c]) {
       // A run at a time: receipts and access-log lines are mostly plain.
       size_t end = i + 1;
-      while (end < text.size() && IsPlain(text[end])) ++end;
+      while (end < text.size() && kPlain[static_cast<unsigned char>(text[end])]) ++end;
       out->append(text.substr(i, end - i));
       i = end;
       continue;

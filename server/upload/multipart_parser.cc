@@ -41,7 +41,6 @@ const char* FindHeaderBlockEnd(const char* p, size_t n) {
   return nullptr;
 }
 
-
 }  // namespace
 
 absl::StatusOr<std::optional<std::string>> MultipartParser::BoundaryIfMultipart(
