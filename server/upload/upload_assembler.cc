@@ -32,8 +32,8 @@ UploadAssembler::UploadAssembler(RequestInfo request,
     : options_(options) {
   upload_.request = std::move(request);
   if (boundary.has_value()) {
-    parser_.emplace(*boundary, options_.multipart,
-                    static_cast<MultipartParser::Handler*>(this));
+    parser_ = std::make_unique<MultipartParser>(
+        *boundary, options_.multipart, static_cast<MultipartParser::Handler*>(this));
   } else {
     upload_.raw = true;
     upload_.files.push_back(std::make_unique<UploadedFile>(
@@ -61,7 +61,7 @@ absl::Status UploadAssembler::Append(std::string_view data) {
   if (finished_) return absl::FailedPreconditionError("Append() after Finish()");
   upload_.total_bytes += data.size();
   absl::Status status =
-      parser_.has_value() ? parser_->Feed(data) : current_file_->Append(data);
+      parser_ != nullptr ? parser_->Feed(data) : current_file_->Append(data);
   if (!status.ok()) return Fail(std::move(status));
   return absl::OkStatus();
 }
@@ -71,7 +71,7 @@ absl::StatusOr<BufferedUpload> UploadAssembler::Finish() {
   if (finished_) return absl::FailedPreconditionError("Finish() called twice");
   finished_ = true;
   absl::Status status =
-      parser_.has_value() ? parser_->Finish() : current_file_->Finish();
+      parser_ != nullptr ? parser_->Finish() : current_file_->Finish();
   if (!status.ok()) return Fail(std::move(status));
   current_file_ = nullptr;
   return std::move(upload_);

@@ -82,7 +82,9 @@ class UploadAssembler final : private MultipartParser::Handler {
 
   const UploadAssemblerOptions options_;
   BufferedUpload upload_;
-  std::optional<MultipartParser> parser_;  // absent for raw bodies
+  // Absent for raw bodies. On the heap, not inline: the assembler stays under glibc's
+  // per-thread cache size (1032 bytes), and its allocation off malloc's slow path.
+  std::unique_ptr<MultipartParser> parser_;
   UploadedFile* current_file_ = nullptr;   // the file part being received
   FormField* current_field_ = nullptr;     // the plain part being received
   absl::Status status_;
