@@ -30,6 +30,8 @@ namespace {
 // Bytes gathered from nghttp2_session_mem_send() before one ConnectionIo::Write, so
 // that many small frames become one socket write.
 constexpr size_t kWriteBatch = 64 * 1024;
+// The most a session keeps of that buffer's capacity between flushes.
+constexpr size_t kRetainedWriteBatch = 16 * 1024;
 
 constexpr std::string_view kSwitchingProtocols =
     "HTTP/1.1 101 Switching Protocols\r\n"
@@ -706,7 +708,7 @@ void Http2Session::Flush() {
     Close(/*graceful=*/false);
     return;
   }
-  std::string batch;
+  std::string& batch = write_batch_;
   while (!io_->write_blocked()) {
     // Gather frames into one write; nghttp2's pointer is valid until the next call,
     // hence the copy.
@@ -730,6 +732,7 @@ void Http2Session::Flush() {
     batch.clear();
     if (!more) break;
   }
+  if (batch.capacity() > kRetainedWriteBatch) std::string().swap(batch);
   if (fatal_) {
     Close(/*graceful=*/false);
     return;

@@ -239,6 +239,9 @@ class Http2Session final : public ProtocolSession {
   // flush): Responder calls made at depth > 0 leave the flush to the outermost one.
   int depth_ = 0;
   bool flush_posted_ = false;
+  // Flush()'s gathering buffer, kept between flushes while small so that answering a
+  // small request allocates nothing for it.
+  std::string write_batch_;
   bool reading_paused_ = false;  // we paused reading because the socket was full
   bool closing_ = false;         // CloseAfterWrite/CloseNow already asked
   bool draining_ = false;        // StartDrain sent GOAWAY
