@@ -45,21 +45,6 @@ cp "$bin" "$work/spillwayd"
 cp "$consumer_bin" "$work/grpc_discard_consumer"
 results="$work/results"
 : >"$results"
-# Runs a command, then writes its user+sys CPU seconds (from wait4) to the file $1.
-# Signals to the wrapper are passed on to the command.
-cpu_run() {  # file cmd...
-  "$py" -c '
-import os, signal, sys
-pid = os.fork()
-if pid == 0:
-    os.execvp(sys.argv[2], sys.argv[2:])
-for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-    signal.signal(sig, lambda n, _: os.kill(pid, n))  # passed on to the client
-_, status, ru = os.wait4(pid, 0)
-open(sys.argv[1], "w").write("%.3f\n" % (ru.ru_utime + ru.ru_stime))
-sys.exit(os.waitstatus_to_exitcode(status))' "$@"
-}
-
 metric() {  # name: its value from /metrics, or empty
   curl -sf "http://127.0.0.1:$port/metrics" 2>/dev/null |
     awk -v n="$1" '$1 == n { print $2; exit }' || true

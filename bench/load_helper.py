@@ -108,6 +108,16 @@ def fmt(v, spec):
     return "-".rjust(width) if v is None else format(v, spec)
 
 
+def fmt_cpu(us):
+    if us is None:
+        return "-"
+    if us >= 1e6:
+        return f"{us / 1e6:.2f} s"
+    if us >= 1e4:
+        return f"{us / 1e3:.1f} ms"
+    return f"{us:.1f} us"
+
+
 def verdict(ok):
     return "met" if ok else "MISSED"
 
@@ -138,21 +148,14 @@ def report(path):
         print("  " + n)
     print()
     hdr = f"{'scenario':<48}{'runs':>5}{'MB/s':>9}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}" \
-          f"{'RSS MiB':>9}{'CPU/upl':>11}{'fail':>6}"
+          f"{'RSS MiB':>9}{'CPU/upl':>11}{'h2load':>10}{'fail':>6}"
     print(hdr)
     print("-" * len(hdr))
     for s, label in SCENARIOS:
         if not nruns(s):
             continue
-        cpu = med(s, "cpu_us_per_upload")
-        if cpu is None:
-            cpu_s = "-"
-        elif cpu >= 1e6:
-            cpu_s = f"{cpu / 1e6:.2f} s"
-        elif cpu >= 1e4:
-            cpu_s = f"{cpu / 1e3:.1f} ms"
-        else:
-            cpu_s = f"{cpu:.1f} us"
+        cpu_s = fmt_cpu(med(s, "cpu_us_per_upload"))
+        client_cpu_s = fmt_cpu(med(s, "client_cpu_us_per_upload"))
         p50, p99 = med(s, "p50_us"), med(s, "p99_us")
         rss = med(s, "hwm_kib")
         fail = med(s, "failed")
@@ -161,7 +164,8 @@ def report(path):
               f"{fmt(None if p50 is None else p50 / 1000, '9.2f')}"
               f"{fmt(None if p99 is None else p99 / 1000, '9.2f')}"
               f"{fmt(None if rss is None else rss / 1024, '9.1f')}{cpu_s:>11}"
-              f"{fmt(fail, '6.0f')}")
+              f"{client_cpu_s:>10}{fmt(fail, '6.0f')}")
+    print("  (CPU/upl: the server's CPU per upload; h2load: the load generator's)")
     print()
     print("Targets (issue 3 section 6):")
     rows = []
@@ -200,6 +204,16 @@ def report(path):
         rows.append(("(b) req/s", f"{b_rps:.1f}", ">= 250", verdict(b_rps >= 250)))
         rows.append(("(b) peak RSS", f"{b_rss / 1024:.1f} MiB", "< 200 MiB",
                      verdict(b_rss < 200 * 1024)))
+        srv, cli = med("b", "cpu_us_per_upload"), med("b", "client_cpu_us_per_upload")
+        if srv and cli:
+            # Two cores run both sides: no server could go faster than this without
+            # spending less CPU per request itself.
+            rows.append(("(b) 2 cores / (server + h2load CPU)",
+                         f"{2e6 / (srv + cli):.1f}", "(info)", ""))
+            # h2load cannot send faster than its own threads turn over requests.
+            threads = med("b", "client_threads") or 1
+            rows.append((f"(b) h2load alone: {threads:.0f} thread(s) / its CPU",
+                         f"{threads * 1e6 / cli:.1f}", "(info)", ""))
     for s, name in (("b_1m", "1 MiB only"), ("b_8m", "8 MiB only")):
         rps, rss = med(s, "rps"), med(s, "hwm_kib")
         if rps is not None:

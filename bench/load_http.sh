@@ -11,13 +11,18 @@
 #      in memory) and an 8 MiB file (spills), HTTP/1.1 -- the target row; also, for
 #      information, bodies with only the 1 MiB file and with only the 8 MiB file;
 #  (c) 4 KiB multipart uploads from 100 connections, HTTP/1.1 and HTTP/2.
+# h2load runs one thread per core for (b) and (c): with one thread it is the bottleneck
+# (it keeps a core busy while the server idles). Beside the server's CPU per upload,
+# those scenarios record h2load's own (user + system): on two shared cores the sum of
+# the two bounds the rate.
 # Every figure is the median of LOAD_RUNS runs (default 3); the scenarios are interleaved
 # run by run so background load spreads over all of them. Each spillwayd run is a fresh
 # process, so VmHWM is that run's peak and utime+stime (from /proc/PID/stat, all
 # threads, before/after) is that run's server CPU.
 # Usage: bench/load_http.sh [BUILD_DIR]   (default: build)
 # Knobs: LOAD_RUNS, LOAD_BIG_MIB (1024), LOAD_B_REQUESTS (256), LOAD_C_REQUESTS (50000),
-#        LOAD_B_PROTO (h1|h2), LOAD_H2LOAD_THREADS (1), LOAD_EVENT_LOOPS (0 = cores),
+#        LOAD_B_PROTO (h1|h2), LOAD_H2LOAD_THREADS (cores; (a) uses 1: one connection),
+#        LOAD_EVENT_LOOPS (0 = cores),
 #        LOAD_ONLY (an extended regex of scenario names to run, e.g. '^c_'; default all).
 set -euo pipefail
 
@@ -30,7 +35,7 @@ big_mib=${LOAD_BIG_MIB:-1024}
 b_requests=${LOAD_B_REQUESTS:-256}
 c_requests=${LOAD_C_REQUESTS:-50000}
 b_proto=${LOAD_B_PROTO:-h1}
-h2threads=${LOAD_H2LOAD_THREADS:-1}
+h2threads=${LOAD_H2LOAD_THREADS:-$(nproc)}
 event_loops=${LOAD_EVENT_LOOPS:-0}
 only=${LOAD_ONLY:-.}
 client_timeout=120
@@ -82,13 +87,16 @@ rec_server() {  # scen t0 t1 hwm uploads
 }
 
 # Runs h2load (args after scen, uploads) against the current target and records its
-# req/s, MB/s (body bytes), p50/p99 and failures. Sets h2_p50 for the caller.
+# req/s, MB/s (body bytes), p50/p99 and failures. Sets h2_p50 for the caller, and
+# h2_cpu_s: the CPU seconds (user + system) h2load itself used.
 run_h2load() {  # scen body_bytes h2load-args...
   local scen=$1 bytes=$2
   shift 2
   rm -f "$work/h2load.log"
-  timeout "$client_timeout" h2load -t "$h2threads" --log-file="$work/h2load.log" "$@" \
-    >"$work/h2load.out" 2>&1 || { echo "load_http: h2load failed:" >&2; tail -5 "$work/h2load.out" >&2; }
+  cpu_run "$work/h2load.cpu" timeout "$client_timeout" h2load -t "$h2threads" \
+    --log-file="$work/h2load.log" "$@" >"$work/h2load.out" 2>&1 ||
+    { echo "load_http: h2load failed:" >&2; tail -5 "$work/h2load.out" >&2; }
+  h2_cpu_s=$(cat "$work/h2load.cpu")
   local total ok rps p50 p99
   read -r total ok rps p50 p99 < <("$py" "$helper" h2load "$work/h2load.out" "$work/h2load.log")
   if ((bytes > 0)); then  # 0: a single request, timed by the caller from its duration
@@ -175,7 +183,7 @@ scen_a_h2load() {  # scen checksum proto-flag...
   start_spillwayd --file-upload-checksum="$checksum"
   local t0 t1 hwm _
   read -r t0 _ < <(proc_read "$srv_pid")
-  run_h2load "$scen" 0 "$@" -n1 -c1 -d "$big" \
+  h2threads=1 run_h2load "$scen" 0 "$@" -n1 -c1 -d "$big" \
     -H 'content-type: application/octet-stream' "http://127.0.0.1:$port/raw"
   read -r t1 hwm < <(proc_read "$srv_pid")
   # One request: MB/s from its own duration (h2load's req/s is rounded).
@@ -197,7 +205,7 @@ scen_a_nghttpd() {
   done
   local t0 t1 hwm _
   read -r t0 _ < <(proc_read "$np")
-  run_h2load a_nghttpd 0 -n1 -c1 -d "$big" \
+  h2threads=1 run_h2load a_nghttpd 0 -n1 -c1 -d "$big" \
     -H 'content-type: application/octet-stream' "http://127.0.0.1:$p/index.html"
   read -r t1 hwm < <(proc_read "$np")
   rec a_nghttpd mbps "$(calc "$big_bytes / $h2_p50")"
@@ -216,6 +224,8 @@ scen_multi() {  # scen body bytes requests clients proto-flag...
     "http://127.0.0.1:$port/upload"
   read -r t1 hwm < <(proc_read "$srv_pid")
   rec_server "$scen" "$t0" "$t1" "$hwm" "$n"
+  rec "$scen" client_cpu_us_per_upload "$(calc "$h2_cpu_s * 1000000 / $n")"
+  rec "$scen" client_threads "$h2threads"
   stop_pid "$srv_pid"
 }
 

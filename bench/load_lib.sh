@@ -49,3 +49,18 @@ note() { echo "note - $*" >>"$results"; echo "$load_name: $*" >&2; }
 calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
 proc_read() { "$py" "$helper" proc "$1"; }  # prints "cpu_ticks vmhwm_kib"
 clk_tck=$(getconf CLK_TCK)
+
+# Runs a command, then writes its user+sys CPU seconds (from wait4) to the file $1.
+# Signals to the wrapper are passed on to the command.
+cpu_run() {  # file cmd...
+  "$py" -c '
+import os, signal, sys
+pid = os.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(sig, lambda n, _: os.kill(pid, n))  # passed on to the client
+_, status, ru = os.wait4(pid, 0)
+open(sys.argv[1], "w").write("%.3f\n" % (ru.ru_utime + ru.ru_stime))
+sys.exit(os.waitstatus_to_exitcode(status))' "$@"
+}
