@@ -145,29 +145,38 @@ BENCHMARK(BM_ParseManySmallParts)->Unit(benchmark::kMillisecond);
 void BM_ParseSmallFields(benchmark::State& state) { Parse(state, SmallFieldsBody(), 10000); }
 BENCHMARK(BM_ParseSmallFields)->Unit(benchmark::kMillisecond);
 
-// The two delimiter searches alone over the same payload, for reference: Find() is the
-// SSE2 one on x86-64, Horspool elsewhere.
-template <bool kHorspool>
+// The delimiter searches alone over the same payload, for reference: Find() is the
+// AVX2 or SSE2 one on x86-64, Horspool elsewhere.
+enum class Search { kHorspool, kSse2, kAvx2 };
+template <Search kSearch>
 void BM_Finder(benchmark::State& state) {
   const std::string& body = OneLargePartBody();
   const BoundaryFinder finder(std::string("\r\n--") + std::string(kBoundary));
   const size_t payload_end = body.size() - kBoundary.size() - 8;  // stop before the close
+  auto search = [&](const char* b, const char* e) {
+#if defined(SPILLWAY_BOUNDARY_FINDER_AVX2)
+    if (kSearch == Search::kAvx2) return finder.FindWithAvx2(b, e);
+#endif
+#if defined(__SSE2__)
+    if (kSearch == Search::kSse2) return finder.FindWithSse2(b, e);
+#endif
+    return finder.FindWithHorspool(b, e);
+  };
   for (auto _ : state) {
     for (size_t at = 0; at < payload_end; at += kSlice) {
-      const char* b = body.data() + at;
-      const char* e = body.data() + std::min(payload_end, at + kSlice);
-#if defined(__SSE2__)
-      const char* hit = kHorspool ? finder.FindWithHorspool(b, e) : finder.FindWithSse2(b, e);
-#else
-      const char* hit = finder.FindWithHorspool(b, e);
-#endif
+      const char* hit = search(body.data() + at, body.data() + std::min(payload_end, at + kSlice));
       benchmark::DoNotOptimize(hit);
     }
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * payload_end));
 }
-BENCHMARK(BM_Finder<true>)->Name("BM_FindHorspool")->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Finder<false>)->Name("BM_FindSse2")->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Finder<Search::kHorspool>)->Name("BM_FindHorspool")->Unit(benchmark::kMillisecond);
+#if defined(__SSE2__)
+BENCHMARK(BM_Finder<Search::kSse2>)->Name("BM_FindSse2")->Unit(benchmark::kMillisecond);
+#endif
+#if defined(SPILLWAY_BOUNDARY_FINDER_AVX2)
+BENCHMARK(BM_Finder<Search::kAvx2>)->Name("BM_FindAvx2")->Unit(benchmark::kMillisecond);
+#endif
 
 }  // namespace
 }  // namespace spillway

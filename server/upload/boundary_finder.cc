@@ -7,6 +7,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(SPILLWAY_BOUNDARY_FINDER_AVX2)
+#include <immintrin.h>
+#endif
 
 namespace spillway {
 
@@ -21,12 +24,61 @@ BoundaryFinder::BoundaryFinder(std::string_view pattern) : pattern_(pattern) {
 }
 
 const char* BoundaryFinder::Find(const char* begin, const char* end) const {
+#if defined(SPILLWAY_BOUNDARY_FINDER_AVX2)
+  if (HasAvx2()) return FindWithAvx2(begin, end);
+#endif
 #if defined(__SSE2__)
   return FindWithSse2(begin, end);
 #else
   return FindWithHorspool(begin, end);
 #endif
 }
+
+#if defined(SPILLWAY_BOUNDARY_FINDER_AVX2)
+bool BoundaryFinder::HasAvx2() {
+  static const bool has_avx2 = __builtin_cpu_supports("avx2");
+  return has_avx2;
+}
+
+// FindWithSse2's filter with 32-byte vectors: the same 64 positions per step in half
+// the instructions. Compiled for AVX2 on its own; Find() calls it only where the CPU
+// has it.
+__attribute__((target("avx2"))) const char* BoundaryFinder::FindWithAvx2(
+    const char* begin, const char* end) const {
+  const size_t m = pattern_.size();
+  const size_t n = static_cast<size_t>(end - begin);
+  if (n < m) return nullptr;
+  const char* p = pattern_.data();
+  const __m256i first = _mm256_set1_epi8(p[0]);
+  const __m256i last = _mm256_set1_epi8(p[m - 1]);
+  const size_t starts = n - m + 1;
+  size_t i = 0;
+  for (; i + 64 <= starts; i += 64) {
+    const char* a = begin + i;
+    const char* z = a + m - 1;
+    const __m256i e0 = _mm256_and_si256(
+        _mm256_cmpeq_epi8(first, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a))),
+        _mm256_cmpeq_epi8(last, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(z))));
+    const __m256i e1 = _mm256_and_si256(
+        _mm256_cmpeq_epi8(first,
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + 32))),
+        _mm256_cmpeq_epi8(last,
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(z + 32))));
+    if (_mm256_testz_si256(_mm256_or_si256(e0, e1), _mm256_or_si256(e0, e1))) [[likely]] {
+      continue;
+    }
+    uint64_t mask = static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(e0))) |
+                    static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(e1)))
+                        << 32;
+    while (mask != 0) {
+      const size_t k = static_cast<size_t>(__builtin_ctzll(mask));
+      if (m <= 2 || std::memcmp(a + k + 1, p + 1, m - 2) == 0) return a + k;
+      mask &= mask - 1;
+    }
+  }
+  return FindWithHorspool(begin + i, end);
+}
+#endif
 
 #if defined(__SSE2__)
 // Checks 64 candidate positions per step: the bytes that would be the pattern's first

@@ -83,6 +83,11 @@ TEST(BoundaryFinder, AllMethodsMatchBruteForceOnRandomInput) {
 #if defined(__SSE2__)
       ASSERT_EQ(f.FindWithSse2(begin, end), want) << round;
 #endif
+#if defined(SPILLWAY_BOUNDARY_FINDER_AVX2)
+      if (BoundaryFinder::HasAvx2()) {
+        ASSERT_EQ(f.FindWithAvx2(begin, end), want) << round;
+      }
+#endif
       ASSERT_EQ(Partial(f, hay), BrutePartial(hay, pattern)) << round;
     }
   }
