@@ -194,8 +194,10 @@ absl::StatusOr<size_t> Http1Session::OnRead(std::string_view data) {
     }
     if (error != HPE_OK) {
       if (error_status_ != 0) {
-        FailParse(error_status_, error_status_ == 431 ? "request header too large"
-                                                      : "malformed request");
+        FailParse(error_status_,
+                  error_message_ != nullptr  ? error_message_
+                  : error_status_ == 431 ? "request header too large"
+                                         : "malformed request");
       } else if (error == HPE_HEADER_OVERFLOW) {
         FailParse(431, "request header too large");
       } else {
@@ -251,6 +253,12 @@ bool Http1Session::CountHeaderBytes(size_t n) {
   return false;
 }
 
+int Http1Session::Refuse(int status, const char* message) {
+  error_status_ = status;
+  error_message_ = message;
+  return -1;
+}
+
 int Http1Session::OnUrl(std::string_view data) {
   // The request line's method, spaces and version count too (roughly 16 bytes).
   if (!CountHeaderBytes(data.size() + (url_.empty() ? 16 : 0))) return -1;
@@ -268,8 +276,7 @@ int Http1Session::OnHeaderField(std::string_view data) {
   // ("transfer-encoding ") escapes the smuggling checks and leaves the head saying "no
   // body". RFC 9112 §5.1: whitespace before the colon is a 400.
   if (data.find(' ') != std::string_view::npos) {
-    error_status_ = 400;
-    return -1;
+    return Refuse(400, "malformed request: whitespace in a header field name");
   }
   if (headers_.capacity() == 0) headers_.reserve(16);  // one allocation for most heads
   if (last_was_value_ || headers_.empty()) headers_.emplace_back();
@@ -307,7 +314,19 @@ int Http1Session::OnHeadersComplete() {
     head.path = std::string(target);
   }
 
+  // libhttp-parser (as Debian builds it, not strict) lets a tab or control byte into
+  // the target; another parser in front could split the line there.
+  for (const char c : url_) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte <= 0x20 || byte == 0x7F) {
+      return Refuse(400, "malformed request: control character in the request target");
+    }
+  }
+  if (parser_.http_major != 1) return Refuse(505, "HTTP version not supported");
+
   int content_lengths = 0;
+  int hosts = 0;
+  int content_types = 0;
   bool has_transfer_encoding = false;
   std::string transfer_encoding;
   for (auto& [name, value] : headers_) {
@@ -320,21 +339,35 @@ int Http1Session::OnHeadersComplete() {
       value.erase(0, static_cast<size_t>(stripped.data() - value.data()));
     }
     if (name == "content-length") ++content_lengths;
+    if (name == "host") ++hosts;
     if (name == "transfer-encoding") {
       has_transfer_encoding = true;
-      transfer_encoding = absl::AsciiStrToLower(value);
+      // Every line counts: "gzip" then "chunked" is the list "gzip, chunked".
+      if (!transfer_encoding.empty()) transfer_encoding += ", ";
+      absl::StrAppend(&transfer_encoding, absl::AsciiStrToLower(value));
     }
-    if (name == "content-type" && head.content_type.empty()) head.content_type = value;
+    if (name == "content-type" && ++content_types == 1) head.content_type = value;
   }
   // Smuggling shapes (RFC 9112 §6.3): both framings, or a coding we cannot frame.
-  if (has_transfer_encoding && (content_lengths > 0 || transfer_encoding != "chunked")) {
-    error_status_ = 400;
-    return -1;
+  if (has_transfer_encoding && content_lengths > 0) {
+    return Refuse(400, "malformed request: both Content-Length and Transfer-Encoding");
+  }
+  if (has_transfer_encoding && transfer_encoding != "chunked") {
+    return Refuse(400, "malformed request: a Transfer-Encoding other than chunked");
+  }
+  // RFC 9112 §6.1: in HTTP/1.0, Transfer-Encoding is faulty framing.
+  if (has_transfer_encoding && parser_.http_minor == 0) {
+    return Refuse(400, "malformed request: Transfer-Encoding in an HTTP/1.0 request");
   }
   if (content_lengths > 1) {  // libhttp-parser normally refuses these itself
-    error_status_ = 400;
-    return -1;
+    return Refuse(400, "malformed request: Content-Length given twice");
   }
+  // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one before.
+  if (hosts > 1 || (hosts == 0 && parser_.http_minor >= 1)) {
+    return Refuse(400, "malformed request: an HTTP/1.1 request needs one Host header");
+  }
+  // Which one would decide whether the body is parsed as multipart is anyone's guess.
+  if (content_types > 1) return Refuse(400, "malformed request: Content-Type given twice");
   if (!has_transfer_encoding) {
     head.content_length = content_lengths > 0 ? parser_.content_length : 0;
   }

@@ -133,6 +133,9 @@ class Http1Session final : public ProtocolSession {
   absl::Time Now() const;
 
   bool CountHeaderBytes(size_t n);
+  // Fails the parse from a callback: answers `status` with `message` (a literal), then
+  // closes. Returns the callback's error value.
+  int Refuse(int status, const char* message);
   void StartRequest(Http1Stream* stream);
   bool TryH2cUpgrade();
   void FailParse(int status, std::string_view message);
@@ -163,7 +166,10 @@ class Http1Session final : public ProtocolSession {
   // arriving, when the parser has not stopped and must not be reset.
   bool stopped_after_upgrade_ = false;
 
-  int error_status_ = 0;  // set by a callback that fails the parse on purpose
+  // Set by a callback that fails the parse on purpose: the status and, if not the
+  // default, the message (a literal) to answer with.
+  int error_status_ = 0;
+  const char* error_message_ = nullptr;
   bool stop_parsing_ = false;
   bool pipeline_paused_ = false;  // we hold a PauseReading: too many queued
   bool write_paused_ = false;     // we hold a PauseReading: output is backed up

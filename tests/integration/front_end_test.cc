@@ -125,6 +125,22 @@ TEST_F(FrontEndTest, MalformedRequestGets400AndTheServerStillServes) {
     EXPECT_TRUE(connection->ReadToClose(&response)) << "the connection must close";
     EXPECT_EQ(StatusCodeOf(response), 400) << response;
   }
+  // Heads another parser could read differently: two Transfer-Encoding lines (one
+  // list, "gzip, chunked"), no Host, a tab in the target.
+  for (const char* request :
+       {"POST /x HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n"
+        "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        "POST /x HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+        "POST /a\tb HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"}) {
+    SCOPED_TRACE(request);
+    auto connection = RawConnection::Connect(server_->http_port());
+    ASSERT_TRUE(connection.ok()) << connection.status();
+    ASSERT_TRUE(connection->Send(request).ok());
+    std::string response;
+    EXPECT_TRUE(connection->ReadToClose(&response)) << "the connection must close";
+    EXPECT_EQ(StatusCodeOf(response), 400) << response;
+    EXPECT_THAT(response, HasSubstr("malformed request: "));
+  }
   EXPECT_EQ(Curl({Url("/healthz")}).output, "ok\n\n200 1.1");
 }
 

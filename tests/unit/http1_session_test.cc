@@ -120,6 +120,13 @@ class Http1SessionTest : public ::testing::Test {
     auto loop = EventLoop::Create();
     ASSERT_TRUE(loop.ok());
     loop_ = std::move(*loop);
+    Reset();
+  }
+
+  // A fresh connection and no requests seen (for tables of cases).
+  void Reset() {
+    session_.reset();
+    handler_.requests.clear();
     io_ = std::make_unique<FakeConnectionIo>(loop_.get());
     Http1Options options;
     options.max_header_bytes = 16 * 1024;
@@ -298,6 +305,50 @@ TEST_F(Http1SessionTest, WhitespaceBeforeColonInContentLengthIs400) {
   EXPECT_TRUE(handler_.requests.empty());
   EXPECT_THAT(io_->written, StartsWith("HTTP/1.1 400 "));
   EXPECT_TRUE(io_->close_after_write);
+}
+
+// Head shapes another parser in front of us could read differently: each is refused
+// with its reason, before any handler sees the request, and the connection closes.
+TEST_F(Http1SessionTest, AmbiguousHeadsAreRefusedAndClose) {
+  struct Case {
+    const char* request;
+    const char* status_line;
+    const char* reason;
+  };
+  const Case cases[] = {
+      // Two Transfer-Encoding lines are one list: "gzip, chunked" is not chunked.
+      {"POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n"
+       "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+       "HTTP/1.1 400 ", "a Transfer-Encoding other than chunked"},
+      {"POST /s HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+       "HTTP/1.1 400 ", "Transfer-Encoding in an HTTP/1.0 request"},
+      {"POST /s HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 400 ",
+       "needs one Host header"},
+      {"POST /s HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent-Length: 0\r\n\r\n",
+       "HTTP/1.1 400 ", "needs one Host header"},
+      {"POST /s HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\n"
+       "Content-Type: multipart/form-data; boundary=x\r\nContent-Length: 0\r\n\r\n",
+       "HTTP/1.1 400 ", "Content-Type given twice"},
+      {"POST /a\tb HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 400 ",
+       "control character in the request target"},
+      {"POST /s HTTP/2.0\r\nHost: h\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 505 ",
+       "HTTP version not supported"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.request);
+    Reset();
+    Feed(c.request);
+    EXPECT_TRUE(handler_.requests.empty());
+    EXPECT_THAT(io_->written, StartsWith(c.status_line));
+    EXPECT_THAT(io_->written, HasSubstr(c.reason));
+    EXPECT_TRUE(io_->close_after_write);
+  }
+}
+
+TEST_F(Http1SessionTest, Http10WithoutHostIsServed) {
+  Feed("GET /s HTTP/1.0\r\n\r\n");
+  ASSERT_EQ(handler_.requests.size(), 1u);
+  EXPECT_EQ(handler_.requests[0]->head.path, "/s");
 }
 
 TEST_F(Http1SessionTest, InvalidChunkSizeIs400AndEndsTheExchange) {
