@@ -1,5 +1,6 @@
 #include "server/upload/part_headers.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/escaping.h"
@@ -81,6 +82,16 @@ absl::Status FindLineEnd(std::string_view block, size_t pos, size_t* eol) {
   }
   *eol = at - 1;
   return absl::OkStatus();
+}
+
+// Plain name= and filename= values cannot hold CR or LF (those end the header line),
+// but NUL, ESC and the other control bytes get through a quoted string; a consumer
+// would get them in names and environment variables (a NUL cuts one short).
+bool HasControlByte(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7F;
+  });
 }
 
 // Assigns into an engaged optional, keeping the capacity of the previous part's name.
@@ -180,10 +191,17 @@ absl::Status PartHeaderParser::ParseContentDisposition(std::string_view value,
     if (EqualsIgnoreCaseAscii(attribute, "name")) {
       if (seen_name) return Malformed("Content-Disposition name given twice");
       seen_name = true;
+      if (HasControlByte(value_)) {
+        return Malformed(absl::StrCat("control character in name \"", Quote(value_), "\""));
+      }
       out->name.assign(value_);
     } else if (EqualsIgnoreCaseAscii(attribute, "filename")) {
       if (seen_filename) return Malformed("Content-Disposition filename given twice");
       seen_filename = true;
+      if (HasControlByte(value_)) {
+        return Malformed(
+            absl::StrCat("control character in filename \"", Quote(value_), "\""));
+      }
       if (!seen_filename_star) SetFilename(value_, out);
     } else if (EqualsIgnoreCaseAscii(attribute, "filename*")) {
       if (seen_filename_star) return Malformed("Content-Disposition filename* given twice");
@@ -233,8 +251,7 @@ absl::Status DecodeRfc5987Value(std::string_view ext_value, std::string* out) {
       i += 2;
     }
     if (c < 0x20 || c == 0x7F) {
-      // Plain filename= cannot carry control bytes (they would end the header line);
-      // a percent-encoded one must not smuggle a CR, LF or NUL into names downstream.
+      // As for plain filename= (HasControlByte): no CR, LF or NUL into names downstream.
       return Malformed(
           absl::StrCat("control character in filename* \"", Quote(ext_value), "\""));
     }

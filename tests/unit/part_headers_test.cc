@@ -132,6 +132,25 @@ TEST(PartHeaders, MalformedFilenameStar) {
   }
 }
 
+// A quoted string carries control bytes that filename* may not: they would reach
+// consumers in names and environment variables.
+TEST(PartHeaders, ControlBytesInNameOrFilenameAreMalformed) {
+  using namespace std::string_view_literals;
+  for (std::string_view value : {
+           "form-data; name=\"f\"; filename=\"a\0b.txt\""sv,
+           "form-data; name=\"f\"; filename=\"\x1b[31mred\""sv,
+           "form-data; name=\"f\"; filename=\"del\x7f\""sv,
+           "form-data; name=\"f\"; filename=\"tab\there\""sv,
+           "form-data; name=\"a\0b\""sv,
+       }) {
+    EXPECT_THAT(DispositionError(value), Optional(MultipartError::kMalformedPartHeader))
+        << value;
+  }
+  // Bytes above 0x7F are not control bytes: raw UTF-8 filenames stay as they are.
+  EXPECT_EQ(Disposition("form-data; name=\"f\"; filename=\"caf\xc3\xa9\"").filename,
+            "caf\xc3\xa9");
+}
+
 TEST(PartHeaders, RepeatedParametersAreMalformed) {
   for (std::string_view value : {"form-data; name=a; name=b",
                                  "form-data; name=a; filename=x; FILENAME=y",
