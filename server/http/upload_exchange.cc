@@ -7,6 +7,7 @@
 #include "server/common/string_view_compat.h"
 #include "server/dispatch/buffered_upload_source.h"
 #include "server/net/event_loop.h"
+#include "server/upload/multipart_parser.h"
 
 namespace spillway {
 namespace {
@@ -98,6 +99,19 @@ void UploadExchange::Begin(RequestHead head) {
   const std::optional<uint64_t> content_length = head.content_length;
   request_ = RequestInfoFromHead(std::move(head));
   const UploadSettings& settings = options_->settings;
+  // A raw body is one file: a declared length over FILE_UPLOAD_MAX_SIZE is refused
+  // now, before the body is sent (Expect: 100-continue gets this instead of 100).
+  if (content_length.has_value() && settings.file_upload_max_size != 0 &&
+      *content_length > settings.file_upload_max_size) {
+    absl::StatusOr<std::optional<std::string>> boundary =
+        MultipartParser::BoundaryIfMultipart(request_.content_type);
+    if (boundary.ok() && !boundary->has_value()) {
+      RespondError(absl::ResourceExhaustedError(absl::StrCat(
+          "the body of ", *content_length, " bytes exceeds the maximum file size of ",
+          settings.file_upload_max_size, " bytes")));
+      return;
+    }
+  }
   if (content_length.has_value() && *content_length > settings.max_body_size) {
     if (!options_->stream_mode) {
       RespondError(absl::ResourceExhaustedError(absl::StrCat(

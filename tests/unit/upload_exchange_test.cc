@@ -213,6 +213,27 @@ TEST_F(UploadExchangeTest, FileOverMaxSizeIs413AtOnceAndLeavesNoTempFile) {
   EXPECT_EQ(consumer_->started(), 0);
 }
 
+// A raw body is one file, so its declared length alone breaks FILE_UPLOAD_MAX_SIZE:
+// answered from the headers (before an Expect: 100-continue would invite the body),
+// in buffered and stream mode alike. A multipart body of that length may hold small
+// files: it is read.
+TEST_F(UploadExchangeTest, RawBodyDeclaredOverMaxFileSizeIs413FromTheHeaders) {
+  options_.settings.file_upload_max_size = 2000;
+  for (const uint64_t length : {uint64_t{5000}, options_.settings.max_body_size + 1}) {
+    SCOPED_TRACE(length);
+    Start("PUT", "application/octet-stream", length);
+    std::optional<HttpResponse> response = ResponseNow();
+    ASSERT_TRUE(response.has_value());
+    EXPECT_EQ(response->status, 413);
+    EXPECT_THAT(response->body, HasSubstr("maximum file size of 2000 bytes"));
+    InLoop([&] { exchange_->OnStreamClosed(); });
+    InLoop([&] { responder_ = FakeResponder(); });
+  }
+  Start("POST", MultipartContentType(), 5000);
+  EXPECT_FALSE(ResponseNow().has_value());
+  EXPECT_EQ(consumer_->started(), 0);
+}
+
 TEST_F(UploadExchangeTest, MalformedMultipartIs400) {
   Start("POST", MultipartContentType(), std::nullopt);
   ASSERT_TRUE(Send("--" + std::string(testing::kBoundary) + "\r\nno colon here\r\n\r\n", 5,
