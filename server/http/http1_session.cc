@@ -183,8 +183,16 @@ absl::StatusOr<size_t> Http1Session::OnRead(std::string_view data) {
   size_t total = 0;
   while (total < data.size() && !stop_parsing_ && !pipeline_paused_ && !write_paused_ &&
          (current_ == nullptr || current_->pauses_ == 0)) {
+    if (chunked_.has_value()) {
+      const size_t used = FeedChunked(data.substr(total));
+      total += used;
+      if (used == 0) break;  // needs more bytes
+      continue;
+    }
+    executing_ = data.substr(total);
+    if (head_scan_active_) ScanHead(executing_);
     const size_t n = http_parser_execute(&parser_, &Http1Callbacks::Table(),
-                                         data.data() + total, data.size() - total);
+                                         executing_.data(), executing_.size());
     total += n;
     const http_errno error = HTTP_PARSER_ERRNO(&parser_);
     if (error == HPE_PAUSED) {
@@ -231,7 +239,7 @@ void Http1Session::UpdateExpectedInput() {
   // libhttp-parser counts a Content-Length body down in content_length.
   const bool counted_body = !closed_ && !replaced_ && !in_head_ && s != nullptr &&
                             s->has_body_ && !s->body_done_ && !s->body_abandoned_ &&
-                            (parser_.flags & F_CHUNKED) == 0;
+                            !chunked_.has_value();
   io_->ExpectInput(counted_body ? parser_.content_length : 0);
 }
 
@@ -259,7 +267,32 @@ int Http1Session::Refuse(int status, const char* message) {
   return -1;
 }
 
+void Http1Session::ScanHead(std::string_view bytes) {
+  for (const char c : bytes) {
+    if (head_scan_after_lf_) {
+      if (c == ' ' || c == '\t') obs_fold_seen_ = true;
+      if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+        // A fold (found), or the empty line that ends the head: nothing more to see.
+        head_scan_active_ = false;
+        return;
+      }
+    }
+    head_scan_after_lf_ = c == '\n';
+  }
+}
+
 int Http1Session::OnUrl(std::string_view data) {
+  if (url_.empty()) {
+    // The first piece of a head: scan it from here, ahead of the parser, to the end
+    // of these bytes (OnRead scans the next ones while the head lasts).
+    head_scan_active_ = true;
+    head_scan_after_lf_ = false;
+    obs_fold_seen_ = false;
+    const char* end = executing_.data() + executing_.size();
+    if (data.data() >= executing_.data() && data.data() < end) {
+      ScanHead(std::string_view(data.data(), static_cast<size_t>(end - data.data())));
+    }
+  }
   // The request line's method, spaces and version count too (roughly 16 bytes).
   if (!CountHeaderBytes(data.size() + (url_.empty() ? 16 : 0))) return -1;
   url_.append(data);
@@ -323,6 +356,9 @@ int Http1Session::OnHeadersComplete() {
     }
   }
   if (parser_.http_major != 1) return Refuse(505, "HTTP version not supported");
+  // RFC 9112 §5.2 allows a 400 for obs-fold (§2.2: must, for whitespace before the
+  // first field).
+  if (obs_fold_seen_) return Refuse(400, "malformed request: obsolete line folding");
 
   int content_lengths = 0;
   int hosts = 0;
@@ -399,6 +435,12 @@ int Http1Session::OnHeadersComplete() {
     return 0;  // Start() runs in TryH2cUpgrade (by HTTP/2, or here if not switching)
   }
   StartRequest(raw);
+  if (has_transfer_encoding) {
+    // The parser takes the head only: 1 = "no body", so it reports the message
+    // complete right after it, where OnMessageComplete hands over to the decoder.
+    chunked_.emplace(options_.max_header_bytes);
+    return 1;
+  }
   return 0;
 }
 
@@ -414,10 +456,16 @@ void Http1Session::StartRequest(Http1Stream* stream) {
 }
 
 int Http1Session::OnBody(std::string_view data) {
+  DeliverBody(data);
+  if (BodyHeld()) http_parser_pause(&parser_, 1);
+  return 0;
+}
+
+void Http1Session::DeliverBody(std::string_view data) {
   Http1Stream* stream = current_;
   last_body_at_ = Now();
   if (stream == nullptr || stream->body_abandoned_ || stream->exchange_ == nullptr) {
-    return 0;
+    return;
   }
   ++depth_;
   absl::Status status = stream->exchange_->OnBodyData(data);
@@ -429,11 +477,47 @@ int Http1Session::OnBody(std::string_view data) {
     stream->keep_alive_ = false;
     StopParsing();
   }
-  if (stop_parsing_ || stream->pauses_ > 0) http_parser_pause(&parser_, 1);
-  return 0;
+}
+
+bool Http1Session::BodyHeld() const {
+  return stop_parsing_ || (current_ != nullptr && current_->pauses_ > 0);
+}
+
+size_t Http1Session::FeedChunked(std::string_view data) {
+  last_body_at_ = Now();
+  size_t used = 0;
+  while (used < data.size() && !BodyHeld()) {
+    const ChunkedDecoder::Step step = chunked_->Decode(data.substr(used));
+    used += step.consumed;
+    if (chunked_->error() != nullptr) {
+      const char* why = chunked_->error();
+      chunked_.reset();
+      FailParse(400, absl::StrCat("malformed chunked body: ", why));
+      return used;
+    }
+    if (!step.data.empty()) DeliverBody(step.data);
+    if (chunked_->done()) {
+      chunked_.reset();
+      // The parser was told "no body" and waits at a message boundary; a fresh state
+      // forgets that head's Upgrade/CONNECT flags.
+      http_parser_init(&parser_, HTTP_REQUEST);
+      parser_.data = this;
+      Http1Stream* stream = current_;
+      current_ = nullptr;
+      if (stream != nullptr) FinishMessage(stream);
+      return used;
+    }
+    if (step.consumed == 0) break;
+  }
+  return used;
 }
 
 int Http1Session::OnMessageComplete() {
+  if (chunked_.has_value()) {
+    // Only the head was parsed: the body is the decoder's (OnRead feeds it).
+    http_parser_pause(&parser_, 1);
+    return 0;
+  }
   stopped_after_upgrade_ = parser_.upgrade != 0;
   Http1Stream* stream = current_;
   current_ = nullptr;
@@ -443,6 +527,12 @@ int Http1Session::OnMessageComplete() {
     current_ = stream;
     return 0;
   }
+  FinishMessage(stream);
+  if (stop_parsing_ || pipeline_paused_ || write_paused_) http_parser_pause(&parser_, 1);
+  return 0;
+}
+
+void Http1Session::FinishMessage(Http1Stream* stream) {
   if (!stream->body_abandoned_) {
     stream->body_done_ = true;
     if (stream->exchange_ != nullptr) {
@@ -461,8 +551,6 @@ int Http1Session::OnMessageComplete() {
     write_paused_ = true;
     io_->PauseReading();
   }
-  if (stop_parsing_ || pipeline_paused_ || write_paused_) http_parser_pause(&parser_, 1);
-  return 0;
 }
 
 bool Http1Session::TryH2cUpgrade() {

@@ -11,8 +11,10 @@
 //   Content-Length with Transfer-Encoding, a Transfer-Encoding other than "chunked",
 //   duplicate Content-Length (libhttp-parser refuses any duplicate, equal or not),
 //   whitespace between a field name and its colon (RFC 9112 §5.1; libhttp-parser
-//   would still frame the body by such a field), invalid chunk sizes and every other
-//   parser error.
+//   would still frame the body by such a field), a malformed chunked body and every
+//   other parser error. libhttp-parser reads heads only: chunked bodies are decoded
+//   by ChunkedDecoder, strictly (libhttp-parser, as Debian builds it, is lenient about
+//   the CRLFs around chunks).
 // - Header bytes (request line + fields) above `max_header_bytes`: 431, then close.
 // - `Expect: 100-continue`: the handler's Start() runs first; if it already responded
 //   (say 413 from Content-Length) that final response is sent instead of 100.
@@ -51,6 +53,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -58,6 +61,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/http/chunked_decoder.h"
 #include "server/http/exchange.h"
 #include "server/http/http_response.h"
 #include "server/http/request_head.h"
@@ -117,6 +121,17 @@ class Http1Session final : public ProtocolSession {
   int OnBody(std::string_view data);
   int OnMessageComplete();
 
+  // The request body's bytes, from libhttp-parser or ChunkedDecoder, to the exchange.
+  void DeliverBody(std::string_view data);
+  // The request's body has ended (or it had none): tells the exchange, then decides
+  // whether to read on (keep-alive, pipelining limits).
+  void FinishMessage(Http1Stream* stream);
+  // Feeds a chunked body to `chunked_`; returns the bytes used. Stops early at a
+  // pause, an error or the body's end (then libhttp-parser reads the next head).
+  size_t FeedChunked(std::string_view data);
+  // Whether body delivery must stop for now (a pause, or parsing stopped).
+  bool BodyHeld() const;
+
   // Called by Http1Stream.
   void OnResponded(Http1Stream* stream);
   void PauseBody(Http1Stream* stream);
@@ -133,6 +148,11 @@ class Http1Session final : public ProtocolSession {
   absl::Time Now() const;
 
   bool CountHeaderBytes(size_t n);
+  // Scans `bytes`, the head's (from its target on), up to the head's end for a line
+  // that starts with SP or HTAB (obs-fold, or whitespace before the first field):
+  // libhttp-parser (not strict) joins such a line to the field before it, where a
+  // proxy in front may not. Sets obs_fold_seen_; OnHeadersComplete refuses the head.
+  void ScanHead(std::string_view bytes);
   // Fails the parse from a callback: answers `status` with `message` (a literal), then
   // closes. Returns the callback's error value.
   int Refuse(int status, const char* message);
@@ -152,6 +172,8 @@ class Http1Session final : public ProtocolSession {
   H2cUpgrade upgrade_;
 
   http_parser parser_;
+  // The current request's chunked body, while it is being read.
+  std::optional<ChunkedDecoder> chunked_;
   std::deque<std::unique_ptr<Http1Stream>> streams_;  // in request order
   Http1Stream* current_ = nullptr;  // the request being parsed (the last stream)
 
@@ -159,6 +181,12 @@ class Http1Session final : public ProtocolSession {
   std::string url_;
   std::vector<std::pair<std::string, std::string>> headers_;
   bool last_was_value_ = false;
+  // The bytes handed to http_parser_execute now.
+  std::string_view executing_;
+  // ScanHead's state: scanning the head's bytes (ahead of the parser) for obs-fold.
+  bool head_scan_active_ = false;
+  bool head_scan_after_lf_ = false;
+  bool obs_fold_seen_ = false;
   size_t header_bytes_ = 0;
   bool pending_upgrade_ = false;  // current request is an h2c Upgrade candidate
   // The parser completed a message carrying Upgrade, so it stopped after it. Its

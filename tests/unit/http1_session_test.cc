@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/net/event_loop.h"
@@ -333,6 +334,13 @@ TEST_F(Http1SessionTest, AmbiguousHeadsAreRefusedAndClose) {
        "control character in the request target"},
       {"POST /s HTTP/2.0\r\nHost: h\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 505 ",
        "HTTP version not supported"},
+      // obs-fold: libhttp-parser joins the lines; a proxy may not (or may not frame a
+      // body by a folded Transfer-Encoding).
+      {"POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n chunked\r\n\r\n"
+       "5\r\nhello\r\n0\r\n\r\n",
+       "HTTP/1.1 400 ", "obsolete line folding"},
+      {"GET /s HTTP/1.1\r\nHost: h\r\nX-A: one\r\n\ttwo\r\n\r\n", "HTTP/1.1 400 ",
+       "obsolete line folding"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.request);
@@ -427,6 +435,61 @@ TEST_F(Http1SessionTest, PausedBodyIsNotConsumedUntilResumed) {
   Feed("");
   EXPECT_EQ(handler_.requests[0]->body, "abcdef");
   EXPECT_TRUE(handler_.requests[0]->ended);
+}
+
+TEST_F(Http1SessionTest, PausedChunkedBodyIsNotConsumedUntilResumed) {
+  handler_.mode = Mode::kDefer;
+  Feed("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+  ASSERT_EQ(handler_.requests.size(), 1u);
+  Responder* responder = handler_.requests[0]->responder;
+  responder->PauseBody();
+  Feed("3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n");
+  EXPECT_EQ(handler_.requests[0]->body, "");
+  responder->ResumeBody();
+  Feed("");
+  EXPECT_EQ(handler_.requests[0]->body, "abcdef");
+  EXPECT_TRUE(handler_.requests[0]->ended);
+}
+
+// The chunked body ends exactly at its last CRLF: what follows is the next request,
+// trailers or not.
+TEST_F(Http1SessionTest, RequestPipelinedAfterAChunkedBodyIsServed) {
+  Feed("POST /a HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "2\r\nhi\r\n0\r\nChecksum: x\r\n\r\n"
+       "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nyo");
+  ASSERT_EQ(handler_.requests.size(), 2u);
+  EXPECT_EQ(handler_.requests[0]->body, "hi");
+  EXPECT_EQ(handler_.requests[1]->body, "yo");
+  EXPECT_THAT(io_->written, HasSubstr("path=/a body=hi"));
+  EXPECT_THAT(io_->written, HasSubstr("path=/b body=yo"));
+  EXPECT_FALSE(io_->close_after_write);
+}
+
+// Chunk framing that libhttp-parser (not strict) let through: 400 and close, the
+// exchange having seen only the chunks before the fault.
+TEST_F(Http1SessionTest, MalformedChunkFramingIs400AndCloses) {
+  struct Case {
+    const char* body;
+    const char* delivered;
+  };
+  const Case cases[] = {
+      {"5\r\nhelloXX0\r\n\r\n", "hello"},
+      {"5\rXhello\r\n0\r\n\r\n", ""},
+      {"2;\nxx\r\nhi\r\n0\r\n\r\n", ""},
+      {"5 junk\r\nhello\r\n0\r\n\r\n", ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.body);
+    Reset();
+    Feed(absl::StrCat("POST /s HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n",
+                      c.body, "GET /next HTTP/1.1\r\nHost: h\r\n\r\n"));
+    ASSERT_EQ(handler_.requests.size(), 1u) << "nothing after the fault is a request";
+    EXPECT_EQ(handler_.requests[0]->body, c.delivered);
+    EXPECT_FALSE(handler_.requests[0]->ended);
+    EXPECT_THAT(io_->written, StartsWith("HTTP/1.1 400 "));
+    EXPECT_THAT(io_->written, HasSubstr("malformed chunked body: "));
+    EXPECT_TRUE(io_->close_after_write);
+  }
 }
 
 }  // namespace
