@@ -49,11 +49,15 @@ bool ChunkedDecoder::Advance(unsigned char c) {
     case State::kExtension:
       if (++line_bytes_ > kMaxLineBytes) return Fail("chunk-size line too long");
       break;
-    case State::kTrailerStart:
     case State::kTrailerName:
     case State::kTrailerValue:
     case State::kTrailerLf:
       if (++trailer_bytes_ > max_trailer_bytes_) return Fail("trailer fields too large");
+      break;
+    case State::kTrailerStart:  // the final CR is not a field's
+      if (c != '\r' && ++trailer_bytes_ > max_trailer_bytes_) {
+        return Fail("trailer fields too large");
+      }
       break;
     default:
       break;

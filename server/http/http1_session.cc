@@ -269,10 +269,33 @@ int Http1Session::Refuse(int status, const char* message) {
 
 void Http1Session::ScanHead(std::string_view bytes) {
   for (const char c : bytes) {
+    if (head_scan_after_cr_) {
+      head_scan_after_cr_ = false;
+      if (c != '\n') {
+        head_fault_ = "malformed request: CR without LF in the head";
+        head_scan_active_ = false;
+        return;
+      }
+      if (head_scan_blank_line_) {  // CRLF CRLF: the head ends here
+        head_scan_active_ = false;
+        return;
+      }
+      head_scan_after_lf_ = true;
+      continue;
+    }
+    if (c == '\r') {
+      head_scan_after_cr_ = true;
+      head_scan_blank_line_ = head_scan_after_lf_;
+      head_scan_after_lf_ = false;
+      continue;
+    }
     if (head_scan_after_lf_) {
-      if (c == ' ' || c == '\t') obs_fold_seen_ = true;
-      if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-        // A fold (found), or the empty line that ends the head: nothing more to see.
+      if (c == ' ' || c == '\t') {
+        head_fault_ = "malformed request: obsolete line folding";
+        head_scan_active_ = false;
+        return;
+      }
+      if (c == '\n') {  // a bare-LF empty line: the head ends here
         head_scan_active_ = false;
         return;
       }
@@ -287,7 +310,8 @@ int Http1Session::OnUrl(std::string_view data) {
     // of these bytes (OnRead scans the next ones while the head lasts).
     head_scan_active_ = true;
     head_scan_after_lf_ = false;
-    obs_fold_seen_ = false;
+    head_scan_after_cr_ = false;
+    head_fault_ = nullptr;
     const char* end = executing_.data() + executing_.size();
     if (data.data() >= executing_.data() && data.data() < end) {
       ScanHead(std::string_view(data.data(), static_cast<size_t>(end - data.data())));
@@ -357,8 +381,8 @@ int Http1Session::OnHeadersComplete() {
   }
   if (parser_.http_major != 1) return Refuse(505, "HTTP version not supported");
   // RFC 9112 §5.2 allows a 400 for obs-fold (§2.2: must, for whitespace before the
-  // first field).
-  if (obs_fold_seen_) return Refuse(400, "malformed request: obsolete line folding");
+  // first field); §2.2 a 400 for a bare CR.
+  if (head_fault_ != nullptr) return Refuse(400, head_fault_);
 
   int content_lengths = 0;
   int hosts = 0;
@@ -399,8 +423,9 @@ int Http1Session::OnHeadersComplete() {
     return Refuse(400, "malformed request: Content-Length given twice");
   }
   // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one before.
-  if (hosts > 1 || (hosts == 0 && parser_.http_minor >= 1)) {
-    return Refuse(400, "malformed request: an HTTP/1.1 request needs one Host header");
+  if (hosts > 1) return Refuse(400, "malformed request: Host given twice");
+  if (hosts == 0 && parser_.http_minor >= 1) {
+    return Refuse(400, "malformed request: an HTTP/1.1 request needs a Host header");
   }
   // Which one would decide whether the body is parsed as multipart is anyone's guess.
   if (content_types > 1) return Refuse(400, "malformed request: Content-Type given twice");

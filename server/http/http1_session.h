@@ -148,10 +148,11 @@ class Http1Session final : public ProtocolSession {
   absl::Time Now() const;
 
   bool CountHeaderBytes(size_t n);
-  // Scans `bytes`, the head's (from its target on), up to the head's end for a line
-  // that starts with SP or HTAB (obs-fold, or whitespace before the first field):
-  // libhttp-parser (not strict) joins such a line to the field before it, where a
-  // proxy in front may not. Sets obs_fold_seen_; OnHeadersComplete refuses the head.
+  // Scans `bytes`, the head's (from its target on), up to the head's end for what
+  // libhttp-parser (not strict) accepts and a proxy in front may read otherwise: a
+  // line that starts with SP or HTAB (obs-fold, or whitespace before the first field),
+  // which it joins to the field before; a CR not followed by LF, which it takes for
+  // one (even for the head's last). Sets head_fault_; OnHeadersComplete refuses.
   void ScanHead(std::string_view bytes);
   // Fails the parse from a callback: answers `status` with `message` (a literal), then
   // closes. Returns the callback's error value.
@@ -183,10 +184,13 @@ class Http1Session final : public ProtocolSession {
   bool last_was_value_ = false;
   // The bytes handed to http_parser_execute now.
   std::string_view executing_;
-  // ScanHead's state: scanning the head's bytes (ahead of the parser) for obs-fold.
+  // ScanHead's state: scanning the head's bytes (ahead of the parser) for what
+  // libhttp-parser lets through; `head_fault_` is why the head is refused (a literal).
   bool head_scan_active_ = false;
   bool head_scan_after_lf_ = false;
-  bool obs_fold_seen_ = false;
+  bool head_scan_after_cr_ = false;
+  bool head_scan_blank_line_ = false;  // the CR seen starts a line: the head's end
+  const char* head_fault_ = nullptr;
   size_t header_bytes_ = 0;
   bool pending_upgrade_ = false;  // current request is an h2c Upgrade candidate
   // The parser completed a message carrying Upgrade, so it stopped after it. Its

@@ -107,6 +107,17 @@ TEST(ChunkedDecoder, RefusesWhatAnotherParserCouldFrameDifferently) {
   }
 }
 
+// The limit is on the trailer fields themselves: exactly that many bytes of them (CRLFs
+// included, the final one not) pass; one more does not.
+TEST(ChunkedDecoder, TrailerLimitIsExact) {
+  auto body = [](size_t value_bytes) {
+    return "0\r\nX: " + std::string(value_bytes, 'v') + "\r\n\r\n";
+  };
+  const size_t fits = 1024 - std::string_view("X: \r\n").size();
+  EXPECT_TRUE(DecodeAll(body(fits), SIZE_MAX, 1024).done);
+  EXPECT_EQ(DecodeAll(body(fits + 1), SIZE_MAX, 1024).error, "trailer fields too large");
+}
+
 TEST(ChunkedDecoder, UsesNoInputAfterTheEndOrAnError) {
   ChunkedDecoder done(1024);
   EXPECT_EQ(done.Decode("0\r\n\r\nmore").consumed, 5u);
