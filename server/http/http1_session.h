@@ -7,14 +7,17 @@
 // (Exchange::OnStreamClosed) once its response is written and its body fully read.
 //
 // Rules chosen here (DESIGN.md §4):
-// - Request smuggling shapes are rejected with 400 and the connection closes:
-//   Content-Length with Transfer-Encoding, a Transfer-Encoding other than "chunked",
-//   duplicate Content-Length (libhttp-parser refuses any duplicate, equal or not),
-//   whitespace between a field name and its colon (RFC 9112 §5.1; libhttp-parser
-//   would still frame the body by such a field), a malformed chunked body and every
-//   other parser error. libhttp-parser reads heads only: chunked bodies are decoded
-//   by ChunkedDecoder, strictly (libhttp-parser, as Debian builds it, is lenient about
-//   the CRLFs around chunks).
+// - Request smuggling shapes, and heads a proxy in front could read otherwise, are
+//   rejected with 400 and the connection closes: Content-Length with
+//   Transfer-Encoding, Transfer-Encoding lines that together are not just "chunked",
+//   Transfer-Encoding in HTTP/1.0, duplicate Content-Length (libhttp-parser refuses
+//   any duplicate, equal or not), whitespace between a field name and its colon (RFC
+//   9112 §5.1; libhttp-parser would still frame the body by such a field), obs-fold
+//   and a CR without LF (ScanHead), a missing or repeated Host (HTTP/1.1), two
+//   Content-Types, control bytes in the target, a malformed chunked body and every
+//   other parser error; an HTTP major version other than 1 is 505. libhttp-parser
+//   reads heads only: chunked bodies are decoded by ChunkedDecoder, strictly
+//   (libhttp-parser, as Debian builds it, is lenient about the CRLFs around chunks).
 // - Header bytes (request line + fields) above `max_header_bytes`: 431, then close.
 // - `Expect: 100-continue`: the handler's Start() runs first; if it already responded
 //   (say 413 from Content-Length) that final response is sent instead of 100.
