@@ -7,13 +7,6 @@
 namespace spillway {
 namespace {
 
-int HexValue(unsigned char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 bool IsBlank(unsigned char c) { return c == ' ' || c == '\t'; }
 
 // Field values and chunk extensions: HTAB, SP, VCHAR and obs-text; no other control
@@ -64,7 +57,7 @@ bool ChunkedDecoder::Advance(unsigned char c) {
   }
   switch (state_) {
     case State::kSize:
-      if (const int digit = HexValue(c); digit >= 0) {
+      if (const int digit = HexDigitValue(c); digit >= 0) {
         if (size_ > (UINT64_MAX >> 4)) return Fail("chunk size too large");
         size_ = size_ << 4 | static_cast<uint64_t>(digit);
         ++digits_;

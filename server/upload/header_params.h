@@ -42,6 +42,14 @@ inline constexpr std::array<bool, 256> kTokenChars = MakeTokenTable();
 // RFC 7230 tchar: what header names and parameter attributes consist of.
 inline bool IsTokenChar(unsigned char c) { return header_params_internal::kTokenChars[c]; }
 
+// The value of a hex digit (either case), or -1.
+inline int HexDigitValue(unsigned char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 // ASCII case-insensitive equality. Inline and length-first: it runs several times per
 // part, almost always on strings of different lengths.
 inline bool EqualsIgnoreCaseAscii(std::string_view a, std::string_view b) {

@@ -26,13 +26,6 @@ absl::Status Malformed(std::string_view what) {
                             absl::StrCat("malformed multipart part header: ", AbslView(what)));
 }
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
 bool IsValidUtf8(std::string_view s) {
   size_t i = 0;
@@ -241,8 +234,8 @@ absl::Status DecodeRfc5987Value(std::string_view ext_value, std::string* out) {
     unsigned char c = static_cast<unsigned char>(encoded[i]);
     if (c == '%') {
       const bool complete = i + 2 < encoded.size();
-      const int hi = complete ? HexValue(encoded[i + 1]) : -1;
-      const int lo = complete ? HexValue(encoded[i + 2]) : -1;
+      const int hi = complete ? HexDigitValue(encoded[i + 1]) : -1;
+      const int lo = complete ? HexDigitValue(encoded[i + 2]) : -1;
       if (hi < 0 || lo < 0) {
         return Malformed(absl::StrCat("bad percent-encoding in filename* \"",
                                       Quote(ext_value), "\""));
