@@ -23,6 +23,16 @@ BoundaryFinder::BoundaryFinder(std::string_view pattern) : pattern_(pattern) {
   }
 }
 
+const char* BoundaryFinder::FirstMatchAmong(const char* at, uint64_t candidates) const {
+  const size_t m = pattern_.size();
+  while (candidates != 0) {
+    const size_t k = static_cast<size_t>(__builtin_ctzll(candidates));
+    if (m <= 2 || std::memcmp(at + k + 1, pattern_.data() + 1, m - 2) == 0) return at + k;
+    candidates &= candidates - 1;
+  }
+  return nullptr;
+}
+
 const char* BoundaryFinder::Find(const char* begin, const char* end) const {
 #if defined(SPILLWAY_BOUNDARY_FINDER_AVX2)
   if (HasAvx2()) return FindWithAvx2(begin, end);
@@ -70,11 +80,7 @@ __attribute__((target("avx2"))) const char* BoundaryFinder::FindWithAvx2(
     uint64_t mask = static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(e0))) |
                     static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(e1)))
                         << 32;
-    while (mask != 0) {
-      const size_t k = static_cast<size_t>(__builtin_ctzll(mask));
-      if (m <= 2 || std::memcmp(a + k + 1, p + 1, m - 2) == 0) return a + k;
-      mask &= mask - 1;
-    }
+    if (const char* match = FirstMatchAmong(a, mask)) return match;
   }
   return FindWithHorspool(begin + i, end);
 }
@@ -116,11 +122,7 @@ const char* BoundaryFinder::FindWithSse2(const char* begin, const char* end) con
                     static_cast<uint64_t>(static_cast<uint16_t>(_mm_movemask_epi8(e1))) << 16 |
                     static_cast<uint64_t>(static_cast<uint16_t>(_mm_movemask_epi8(e2))) << 32 |
                     static_cast<uint64_t>(static_cast<uint16_t>(_mm_movemask_epi8(e3))) << 48;
-    while (mask != 0) {
-      const size_t k = static_cast<size_t>(__builtin_ctzll(mask));
-      if (m <= 2 || std::memcmp(a + k + 1, p + 1, m - 2) == 0) return a + k;
-      mask &= mask - 1;
-    }
+    if (const char* match = FirstMatchAmong(a, mask)) return match;
   }
   // Fewer than 64 positions left: too short for another vector step.
   return FindWithHorspool(begin + i, end);

@@ -68,6 +68,11 @@ class BoundaryFinder {
   std::string_view pattern() const { return pattern_; }
 
  private:
+  // The vector searches' last step: the first position k (lowest set bit of
+  // `candidates` first) where the pattern's first and last bytes matched at `at + k`
+  // and the bytes between match too, or nullptr.
+  const char* FirstMatchAmong(const char* at, uint64_t candidates) const;
+
   std::string pattern_;
   // skip_[c]: how far the pattern may slide when the byte under its last position is c.
   std::array<uint8_t, 256> skip_;
