@@ -20,6 +20,7 @@ using ::spillway::testing::FileReceipt;
 using ::spillway::testing::HttpResult;
 using ::spillway::testing::RandomishBytes;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr char kBoundary[] = "l1mits-b0undary";
 
@@ -91,6 +92,23 @@ TEST_F(UploadLimitsTest, FileOverMaxSizeGets413InStreamMode) {
     SCOPED_TRACE(protocol);
     const HttpResult result = PostFile(RandomishBytes(1536 * 1024, 1), protocol);
     EXPECT_EQ(result.status, 413) << result.body << result.errors;
+    ExpectStillServesAndTempDirEmpty();
+  }
+}
+
+TEST_F(UploadLimitsTest, RawBodyDeclaredOverMaxFileSizeGets413FromItsHeaders) {
+  // A raw body is one file: its Content-Length alone breaks the limit, so the 413
+  // comes before the body (instead of 100 Continue), in buffered and stream mode.
+  StartWith({"--file-upload-max-size=32Ki"});
+  for (const size_t size : {size_t{40 * 1024}, size_t{1536 * 1024}}) {
+    SCOPED_TRACE(size);
+    const HttpResult result =
+        Curl({"--http1.1", "-H", "Expect: 100-continue", "-H",
+              "Content-Type: application/octet-stream", "--data-binary",
+              "@" + WriteInput("raw.bin", RandomishBytes(size, 1)), "-v"});
+    EXPECT_EQ(result.status, 413) << result.body;
+    EXPECT_THAT(result.body, HasSubstr("exceeds the maximum file size of 32768 bytes"));
+    EXPECT_THAT(result.errors, Not(HasSubstr("100 Continue")));
     ExpectStillServesAndTempDirEmpty();
   }
 }
