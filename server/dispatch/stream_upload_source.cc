@@ -71,24 +71,33 @@ class StreamUploadSource::Cursor final : public EventCursor {
 };
 
 absl::StatusOr<std::shared_ptr<StreamUploadSource>> StreamUploadSource::Create(
-    RequestInfo request, const StreamUploadOptions& options, StreamFlow* flow) {
-  ASSIGN_OR_RETURN(std::optional<std::string> boundary,
-                   MultipartParser::BoundaryIfMultipart(request.content_type));
-  return std::shared_ptr<StreamUploadSource>(
-      new StreamUploadSource(std::move(request), options, flow, std::move(boundary)));
+    RequestInfo request, const StreamUploadOptions& options, StreamFlow* flow,
+    std::unique_ptr<MultipartParser> continued_parser, uint64_t bytes_before) {
+  std::unique_ptr<MultipartParser> parser = std::move(continued_parser);
+  if (parser == nullptr) {
+    ASSIGN_OR_RETURN(std::optional<std::string> boundary,
+                     MultipartParser::BoundaryIfMultipart(request.content_type));
+    if (boundary.has_value()) {
+      parser = std::make_unique<MultipartParser>(*boundary, options.multipart, nullptr);
+    }
+  }
+  return std::shared_ptr<StreamUploadSource>(new StreamUploadSource(
+      std::move(request), options, flow, std::move(parser), bytes_before));
 }
 
 StreamUploadSource::StreamUploadSource(RequestInfo request,
                                        const StreamUploadOptions& options,
                                        StreamFlow* flow,
-                                       std::optional<std::string> boundary)
+                                       std::unique_ptr<MultipartParser> parser,
+                                       uint64_t bytes_before)
     : request_(std::move(request)),
       options_(options),
+      parser_(std::move(parser)),
+      total_bytes_(bytes_before),
       flow_(flow),
       current_(std::make_unique<Event>()) {
-  if (boundary.has_value()) {
-    parser_.emplace(*boundary, options_.multipart,
-                    static_cast<MultipartParser::Handler*>(this));
+  if (parser_ != nullptr) {
+    parser_->set_handler(static_cast<MultipartParser::Handler*>(this));
   }
 }
 
@@ -186,7 +195,8 @@ void StreamUploadSource::Push(Event event) {
   std::move(callback)(current_->View());
 }
 
-absl::Status StreamUploadSource::FailProducer(absl::Status status) {
+absl::Status StreamUploadSource::CheckProducer(absl::Status status) {
+  if (status.ok()) return status;
   producer_status_ = status;
   Abort(StdView(status.message()));
   return status;
@@ -195,26 +205,33 @@ absl::Status StreamUploadSource::FailProducer(absl::Status status) {
 absl::Status StreamUploadSource::Feed(std::string_view data) {
   RETURN_IF_ERROR(producer_status_);
   total_bytes_ += data.size();
-  absl::Status status;
-  if (parser_.has_value()) {
-    status = parser_->Feed(data);
-  } else {
-    if (!raw_started_) {
-      raw_started_ = true;
-      BeginFile("", "", request_.content_type, request_.content_length);
-    }
-    status = FileData(data);
+  if (parser_ != nullptr) return CheckProducer(parser_->Feed(data));
+  if (!raw_started_) {
+    raw_started_ = true;
+    BeginFile("", "", request_.content_type, request_.content_length);
   }
-  if (!status.ok()) return FailProducer(std::move(status));
-  return absl::OkStatus();
+  return CheckProducer(FileData(data));
+}
+
+absl::Status StreamUploadSource::ReplayPartBegin(const PartHeaders& headers) {
+  RETURN_IF_ERROR(producer_status_);
+  return CheckProducer(OnPartBegin(headers));
+}
+
+absl::Status StreamUploadSource::ReplayPartData(std::string_view data) {
+  RETURN_IF_ERROR(producer_status_);
+  return CheckProducer(OnPartData(data));
+}
+
+absl::Status StreamUploadSource::ReplayPartEnd() {
+  RETURN_IF_ERROR(producer_status_);
+  return CheckProducer(OnPartEnd());
 }
 
 absl::Status StreamUploadSource::Finish() {
   RETURN_IF_ERROR(producer_status_);
-  if (parser_.has_value()) {
-    if (absl::Status status = parser_->Finish(); !status.ok()) {
-      return FailProducer(std::move(status));
-    }
+  if (parser_ != nullptr) {
+    RETURN_IF_ERROR(CheckProducer(parser_->Finish()));
   } else {
     if (!raw_started_) {
       raw_started_ = true;

@@ -79,8 +79,17 @@ class StreamUploadSource final
  public:
   // As UploadAssembler::Create: multipart/form-data is parsed (a bad boundary is
   // kInvalidArgument), any other body is raw.
+  //
+  // Taking over a body an UploadAssembler began (an unknown length that outgrew
+  // MAX_BODY_SIZE; UploadAssembler::HandOver): a raw body's bytes so far are simply
+  // fed first. A multipart body's parser is passed as `continued_parser`, with the
+  // body bytes it has read (`bytes_before`), and goes on here; before the next Feed()
+  // the producer replays the parts the assembler kept, in order, through
+  // ReplayPartBegin/Data/End (StreamReplay), leaving open the part the parser is in.
   static absl::StatusOr<std::shared_ptr<StreamUploadSource>> Create(
-      RequestInfo request, const StreamUploadOptions& options, StreamFlow* flow);
+      RequestInfo request, const StreamUploadOptions& options, StreamFlow* flow,
+      std::unique_ptr<MultipartParser> continued_parser = nullptr,
+      uint64_t bytes_before = 0);
   ~StreamUploadSource() override;
 
   // UploadSource
@@ -94,6 +103,11 @@ class StreamUploadSource final
   // consumer gets RequestAborted and the caller answers the uploader.
   absl::Status Feed(std::string_view data);
   absl::Status Finish();
+  // Parts parsed before this source took over (see Create), as the parser reported
+  // them. Errors as Feed's.
+  absl::Status ReplayPartBegin(const PartHeaders& headers);
+  absl::Status ReplayPartData(std::string_view data);
+  absl::Status ReplayPartEnd();
   // No more flow callbacks after this returns.
   void Detach();
 
@@ -107,7 +121,8 @@ class StreamUploadSource final
   struct Event;  // an owned UploadEvent
 
   StreamUploadSource(RequestInfo request, const StreamUploadOptions& options,
-                     StreamFlow* flow, std::optional<std::string> boundary);
+                     StreamFlow* flow, std::unique_ptr<MultipartParser> parser,
+                     uint64_t bytes_before);
 
   // MultipartParser::Handler
   absl::Status OnPartBegin(const PartHeaders& headers) override;
@@ -130,13 +145,14 @@ class StreamUploadSource final
   // Consumer side: takes the next event into current_, or keeps `callback` for the
   // producer to run when one arrives.
   void CursorNext(Delivery::NextCallback callback);
-  absl::Status FailProducer(absl::Status status);
+  // Producer errors end the upload for the consumer, too.
+  absl::Status CheckProducer(absl::Status status);
 
   const RequestInfo request_;
   const StreamUploadOptions options_;
 
   // Producer-only state (loop thread).
-  std::optional<MultipartParser> parser_;
+  std::unique_ptr<MultipartParser> parser_;  // null for a raw body
   bool raw_started_ = false;
   bool in_file_ = false;
   std::string field_name_;   // current plain part

@@ -135,24 +135,18 @@ void UploadExchange::Begin(RequestHead head) {
     return;
   }
   assembler_ = *std::move(assembler);
-  if (!content_length.has_value() && options_->stream_mode && !assembler_->raw()) {
-    UploadedFileOptions prefix_options;
-    prefix_options.max_memory_size = settings.file_upload_max_memory_size;
-    prefix_options.checksum = ChecksumKind::kNone;
-    prefix_options.temp_dir = options_->temp_dir;
-    prefix_options.spill_budget = options_->spill_budget;
-    raw_prefix_ = std::make_unique<UploadedFile>("", "", "", prefix_options);
-  }
 }
 
-void UploadExchange::StartStreaming() {
+void UploadExchange::StartStreaming(std::unique_ptr<MultipartParser> continued_parser,
+                                    uint64_t bytes_before) {
   StreamUploadOptions stream_options;
   stream_options.chunk_size = options_->settings.stream_body_chunk_size;
   stream_options.max_file_size = options_->settings.file_upload_max_size;
   stream_options.checksum = options_->settings.file_upload_checksum;
   stream_options.multipart = options_->multipart;
   absl::StatusOr<std::shared_ptr<StreamUploadSource>> source =
-      StreamUploadSource::Create(request_, stream_options, this);
+      StreamUploadSource::Create(request_, stream_options, this,
+                                 std::move(continued_parser), bytes_before);
   if (!source.ok()) {
     RespondError(source.status());
     return;
@@ -168,12 +162,6 @@ absl::Status UploadExchange::OnBodyData(std::string_view data) {
       if (absl::Status status = assembler_->Append(data); !status.ok()) {
         RespondError(status);
         return status;
-      }
-      if (raw_prefix_ != nullptr) {
-        if (absl::Status status = raw_prefix_->Append(data); !status.ok()) {
-          RespondError(status);
-          return status;
-        }
       }
       // Absorbed: its bytes now live in the assembler (memory or temp file).
       responder_->ConsumeBody(data.size());
@@ -227,7 +215,6 @@ void UploadExchange::OnBodyEnd() {
     return;
   }
   if (state_ != State::kReceiving) return;
-  raw_prefix_.reset();  // within MAX_BODY_SIZE after all
   absl::StatusOr<BufferedUpload> upload = assembler_->Finish();
   assembler_.reset();
   if (!upload.ok()) {
@@ -241,35 +228,25 @@ void UploadExchange::OnBodyEnd() {
 }
 
 absl::Status UploadExchange::SwitchToStream() {
-  request_ = assembler_->request();
-  if (raw_prefix_ == nullptr) {
-    // A raw body: the assembler's one file holds exactly the bytes to replay.
-    absl::StatusOr<BufferedUpload> upload = assembler_->Finish();
-    assembler_.reset();
-    if (!upload.ok()) {
-      RespondError(upload.status());
-      return upload.status();
-    }
-    raw_prefix_ = std::move(upload->files.front());
-  } else {
-    assembler_.reset();
-    if (absl::Status status = raw_prefix_->Finish(); !status.ok()) {
-      RespondError(status);
-      return status;
-    }
+  absl::StatusOr<UploadAssembler::Handover> handover = assembler_->HandOver();
+  assembler_.reset();
+  if (!handover.ok()) {
+    RespondError(handover.status());
+    return handover.status();
   }
-  absl::StatusOr<FileChunkReader> reader =
-      raw_prefix_->NewReader(options_->settings.stream_body_chunk_size);
-  if (!reader.ok()) {
-    RespondError(reader.status());
-    return reader.status();
-  }
-  replay_reader_.emplace(*std::move(reader));
-  StartStreaming();
+  BufferedUpload& received = handover->received;
+  request_ = std::move(received.request);
+  // Counted now: a multipart body's replay hands on parts, not these raw bytes.
+  Metrics().stream_bytes->Increment(received.total_bytes);
+  // A raw body's bytes are fed again, and counted by the stream as they are.
+  const uint64_t parsed_bytes = received.raw ? 0 : received.total_bytes;
+  replay_.emplace(std::move(received), handover->last_part_open,
+                  options_->settings.stream_body_chunk_size);
+  StartStreaming(std::move(handover->parser), parsed_bytes);
   if (state_ != State::kStreaming) return absl::FailedPreconditionError("responded");
   state_ = State::kReplaying;
-  // Held until the prefix has been replayed; the stream's own watermarks pause and
-  // resume the replay meanwhile.
+  // Held until the first part has been replayed; the stream's own watermarks pause
+  // and resume the replay meanwhile.
   responder_->PauseBody();
   PumpReplay();
   return absl::OkStatus();
@@ -277,33 +254,25 @@ absl::Status UploadExchange::SwitchToStream() {
 
 void UploadExchange::PumpReplay() {
   while (state_ == State::kReplaying && !stream_paused_) {
-    absl::StatusOr<std::string_view> chunk = replay_reader_->Next();
-    if (!chunk.ok()) {
-      RespondError(chunk.status());
+    absl::StatusOr<bool> done = replay_->Step(*stream_);
+    if (!done.ok()) {
+      RespondError(done.status());
       return;
     }
-    if (chunk->empty()) {
-      replay_reader_.reset();
-      raw_prefix_.reset();
-      state_ = State::kStreaming;
-      absl::Status status = absl::OkStatus();
-      if (!held_tail_.empty()) {
-        Metrics().stream_bytes->Increment(held_tail_.size());
-        status = stream_->Feed(std::exchange(held_tail_, ""));
-      }
-      if (status.ok() && end_after_replay_) status = stream_->Finish();
-      if (!status.ok()) {
-        RespondError(status);
-        return;
-      }
-      responder_->ResumeBody();
-      return;
+    if (!*done) continue;
+    replay_.reset();
+    state_ = State::kStreaming;
+    absl::Status status = absl::OkStatus();
+    if (!held_tail_.empty()) {
+      Metrics().stream_bytes->Increment(held_tail_.size());
+      status = stream_->Feed(std::exchange(held_tail_, ""));
     }
-    if (absl::Status status = stream_->Feed(*chunk); !status.ok()) {
+    if (status.ok() && end_after_replay_) status = stream_->Finish();
+    if (!status.ok()) {
       RespondError(status);
       return;
     }
-    Metrics().stream_bytes->Increment(chunk->size());
+    responder_->ResumeBody();
   }
 }
 
@@ -341,8 +310,7 @@ void UploadExchange::Respond(HttpResponse response) {
   }
   state_ = State::kResponded;
   assembler_.reset();
-  replay_reader_.reset();
-  raw_prefix_.reset();
+  replay_.reset();
   responder_->Respond(std::move(response));
 }
 
@@ -359,8 +327,7 @@ void UploadExchange::OnStreamClosed() {
   // A half-received upload's memory and temp files go now; a dispatched one leaves
   // the queue, or its consumer sees RequestAborted. (Cancel is a no-op once answered.)
   assembler_.reset();
-  replay_reader_.reset();
-  raw_prefix_.reset();
+  replay_.reset();
   upload_.Cancel("the uploader went away");
   if (stream_ != nullptr) stream_->Detach();
 }

@@ -9,14 +9,11 @@
 //  - Stream: a Content-Length over MAX_BODY_SIZE is handed to a StreamUploadSource
 //    (stream_upload_source.h) and dispatched from the headers; see there for the
 //    watermarks. A body of unknown length (chunked, HTTP/2 without content-length)
-//    starts buffered. A multipart one also keeps its raw bytes in `raw_prefix_` (an
-//    UploadedFile: memory, then spilled), since the assembler holds them parsed; a raw
-//    one does not: the assembler's one file already is its raw bytes, so keeping them
-//    twice would copy (and spill) every byte twice. If it grows past MAX_BODY_SIZE the
-//    prefix (for a raw body: the assembler's file) is taken, the assembler dropped,
-//    the upload dispatched as a stream, and the prefix replayed into it chunk by chunk
-//    under the same watermarks while the body is held (PauseBody); then the live body
-//    follows.
+//    starts buffered; if it grows past MAX_BODY_SIZE the assembler hands over what it
+//    holds (UploadAssembler::HandOver), the upload is dispatched as a stream, and
+//    that is replayed into it part by part (StreamReplay) under the same watermarks
+//    while the body is held (PauseBody); then the live body follows, a multipart one
+//    through the assembler's parser, which carries on in the stream.
 // The dispatcher's answer (the consumer's reply, or its 502/503/504) comes back
 // through EventLoop::Post to a weak_ptr, and becomes the response. Errors found here
 // (a malformed body, a limit) are answered at once with HttpStatusFromStatus and a
@@ -42,6 +39,7 @@
 
 #include "absl/status/status.h"
 #include "server/dispatch/dispatcher.h"
+#include "server/dispatch/stream_replay.h"
 #include "server/dispatch/stream_upload_source.h"
 #include "server/http/exchange.h"
 #include "server/upload/multipart_parser.h"
@@ -91,8 +89,8 @@ class UploadExchange final : public Exchange,
   // The request body's lifecycle.
   enum class State {
     kReceiving,   // buffered: bytes go into the assembler
-    kReplaying,   // unknown length grown past MAX_BODY_SIZE: raw_prefix_ is being
-                  // fed to the stream source, the live body is held
+    kReplaying,   // unknown length grown past MAX_BODY_SIZE: replay_ is being fed
+                  // to the stream source, the live body is held
     kStreaming,   // stream mode: bytes go to the stream source; already dispatched
     kDispatched,  // buffered body complete, waiting for the dispatcher's answer
     kResponded,   // the response has been sent; the body, if any, is unwanted
@@ -100,7 +98,9 @@ class UploadExchange final : public Exchange,
   };
 
   void Submit(std::shared_ptr<UploadSource> source);
-  void StartStreaming();
+  // `continued_parser`, `bytes_before`: as StreamUploadSource::Create.
+  void StartStreaming(std::unique_ptr<MultipartParser> continued_parser = nullptr,
+                      uint64_t bytes_before = 0);
   absl::Status SwitchToStream();
   void PumpReplay();
   void OnDispatcherReply(ConsumerReply reply);
@@ -124,10 +124,7 @@ class UploadExchange final : public Exchange,
   std::unique_ptr<UploadAssembler> assembler_;
   std::shared_ptr<StreamUploadSource> stream_;
   bool stream_paused_ = false;  // the stream source is above its high watermark
-  // Unknown-length multipart bodies in stream mode: the raw body so far, to replay
-  // into a stream (a raw body's comes from the assembler when switching).
-  std::unique_ptr<UploadedFile> raw_prefix_;
-  std::optional<FileChunkReader> replay_reader_;  // borrows raw_prefix_: declared after
+  std::optional<StreamReplay> replay_;  // while kReplaying
   std::string held_tail_;       // body bytes that arrived during the replay anyway
   bool end_after_replay_ = false;
   UploadHandle upload_;

@@ -102,6 +102,11 @@ class MultipartParser {
   // Parts whose headers were read so far.
   size_t parts() const { return parts_; }
 
+  // Hands the rest of the parse to `handler` (not owned), which takes over in the
+  // middle of whatever part the parser is in: a body that began buffered and turned
+  // out to need streaming (UploadAssembler::HandOver). Not from inside a Handler call.
+  void set_handler(Handler* handler) { handler_ = handler; }
+
  private:
   enum class State {
     kPreamble,       // before the first delimiter: bytes are dropped
@@ -123,7 +128,7 @@ class MultipartParser {
   absl::Status BeginPartHeaders();
   absl::Status EndPartHeaders();
 
-  Handler* const handler_;  // not owned
+  Handler* handler_;  // not owned
   const MultipartLimits limits_;
   // The parser's error; from construction on when the boundary is invalid. Declared
   // before delimiter_, which is built from a valid boundary only.

@@ -66,15 +66,37 @@ absl::Status UploadAssembler::Append(std::string_view data) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<BufferedUpload> UploadAssembler::Finish() {
+absl::Status UploadAssembler::BeginFinishing() {
   RETURN_IF_ERROR(status_);
-  if (finished_) return absl::FailedPreconditionError("Finish() called twice");
+  if (finished_) return absl::FailedPreconditionError("the body was already finished");
   finished_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BufferedUpload> UploadAssembler::Finish() {
+  RETURN_IF_ERROR(BeginFinishing());
   absl::Status status =
       parser_ != nullptr ? parser_->Finish() : current_file_->Finish();
   if (!status.ok()) return Fail(std::move(status));
   current_file_ = nullptr;
   return std::move(upload_);
+}
+
+absl::StatusOr<UploadAssembler::Handover> UploadAssembler::HandOver() {
+  RETURN_IF_ERROR(BeginFinishing());
+  Handover handover;
+  handover.last_part_open = current_file_ != nullptr || current_field_ != nullptr;
+  if (current_file_ != nullptr) {
+    // Finished as it stands, to be read back; the stream goes on with the rest.
+    if (absl::Status status = current_file_->Finish(); !status.ok()) {
+      return Fail(std::move(status));
+    }
+  }
+  current_file_ = nullptr;
+  current_field_ = nullptr;
+  handover.received = std::move(upload_);
+  handover.parser = std::move(parser_);
+  return handover;
 }
 
 absl::Status UploadAssembler::OnPartBegin(const PartHeaders& headers) {

@@ -64,6 +64,22 @@ class UploadAssembler final : private MultipartParser::Handler {
   // otherwise), finishes the files and hands everything over. At most once.
   absl::StatusOr<BufferedUpload> Finish();
 
+  // What a body that outgrew buffering (unknown length past MAX_BODY_SIZE, DESIGN.md
+  // §1) hands to the stream that takes it over.
+  struct Handover {
+    // Everything received so far, in order. A part still being received when the body
+    // switched is included with what it has so far (its file finished, so readable).
+    BufferedUpload received;
+    // The parser, to go on with the rest of the body (set_handler() it); null for a
+    // raw body, whose one file simply continues.
+    std::unique_ptr<MultipartParser> parser;
+    // The last part of `received` is still open: its remaining bytes are to come.
+    bool last_part_open = false;
+  };
+  // Instead of Finish(), for a body that goes on as a stream. At most once; the
+  // assembler is spent afterwards.
+  absl::StatusOr<Handover> HandOver();
+
   bool raw() const { return upload_.raw; }
   const RequestInfo& request() const { return upload_.request; }
   uint64_t bytes_received() const { return upload_.total_bytes; }
@@ -79,6 +95,8 @@ class UploadAssembler final : private MultipartParser::Handler {
   absl::Status OnBodyEnd() override;
 
   absl::Status Fail(absl::Status status);
+  // The checks both Finish() and HandOver() start with.
+  absl::Status BeginFinishing();
 
   const UploadAssemblerOptions options_;
   BufferedUpload upload_;
@@ -88,7 +106,7 @@ class UploadAssembler final : private MultipartParser::Handler {
   UploadedFile* current_file_ = nullptr;   // the file part being received
   FormField* current_field_ = nullptr;     // the plain part being received
   absl::Status status_;
-  bool finished_ = false;
+  bool finished_ = false;  // Finish() or HandOver() was called
 };
 
 }  // namespace spillway

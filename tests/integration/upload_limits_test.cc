@@ -191,5 +191,19 @@ TEST_F(UploadLimitsTest, SpillPastMaxSpillBytesGets507AndTheBudgetComesBack) {
   EXPECT_TRUE(MetricSoon("spillway_spilled_bytes", 0));
 }
 
+TEST_F(UploadLimitsTest, ChunkedMultipartPastMaxBodySizeCountsItsSpillOnce) {
+  // Sent chunked, the body has no length: it is received buffered, its file spilling,
+  // until it passes MAX_BODY_SIZE (1 MiB) and goes on as a stream. The megabyte it had
+  // spilled by then must count once against MAX_SPILL_BYTES, not twice.
+  StartWith({"--max-spill-bytes=1536Ki"});
+  const std::string data = RandomishBytes(3 << 20, 1);
+  const HttpResult result = Curl({"--http1.1", "-H", "Transfer-Encoding: chunked", "-F",
+                                  "f=@" + WriteInput("big.bin", data)});
+  EXPECT_EQ(result.status, 200) << result.body << result.errors;
+  EXPECT_THAT(result.body, HasSubstr(FileReceipt(data, "stream")));
+  ExpectStillServesAndTempDirEmpty();
+  EXPECT_TRUE(MetricSoon("spillway_spilled_bytes", 0));
+}
+
 }  // namespace
 }  // namespace spillway

@@ -130,6 +130,9 @@ class UploadExchangeTest : public ::testing::Test {
     return response;
   }
 
+  void SendPastMaxBodySize(std::string_view body, size_t slice,
+                           std::vector<std::string>* log, std::string* bytes);
+
   std::optional<HttpResponse> ResponseNow() {
     std::optional<HttpResponse> response;
     InLoop([&] { response = responder_.response(); });
@@ -301,29 +304,27 @@ TEST_F(UploadExchangeTest, UnknownLengthBodyGrowingPastMaxBodySizeIs413WithoutSt
   EXPECT_THAT(dir_.List(), IsEmpty());
 }
 
-TEST_F(UploadExchangeTest, UnknownLengthBodyGrowingPastMaxBodySizeSwitchesToStream) {
-  options_.settings.max_body_size = 4000;  // and 1000 in memory: the prefix spills
-  const std::string data = TestBytes(30 * 1024);
-  const std::string body = MultipartBody().Field("k", "v").File("f", "a", "x/y", data).Build();
+// A body of unknown length sent in `slice`-byte pieces, as a session would: it stops
+// feeding while paused. Once past MAX_BODY_SIZE the upload is dispatched, and a
+// consumer drains it into `log` and `bytes` and replies 201.
+void UploadExchangeTest::SendPastMaxBodySize(std::string_view body, size_t slice,
+                                             std::vector<std::string>* log,
+                                             std::string* bytes) {
   Start("POST", MultipartContentType(), std::nullopt);
-  std::vector<std::string> log;
-  std::string bytes;
   std::thread reader;
-  for (size_t offset = 0; offset < body.size(); offset += 1500) {
-    // A real session stops feeding while paused; this one waits for resumes.
+  for (size_t offset = 0; offset < body.size(); offset += slice) {
     for (int i = 0; i < 2000; ++i) {
       int paused = 0;
       InLoop([&] { paused = responder_.paused(); });
       if (paused == 0) break;
       absl::SleepFor(absl::Milliseconds(1));
     }
-    ASSERT_TRUE(Send(body.substr(offset, 1500), 1500, /*end=*/false).ok()) << offset;
-    if (!reader.joinable() && offset + 1500 > 4000) {
-      // Crossed MAX_BODY_SIZE: dispatched now, with the first 4500 bytes replayed.
+    ASSERT_TRUE(Send(body.substr(offset, slice), slice, /*end=*/false).ok()) << offset;
+    if (!reader.joinable() && offset + slice > options_.settings.max_body_size) {
       std::unique_ptr<Delivery> delivery = consumer_->Take();
       ASSERT_NE(delivery, nullptr);
-      reader = std::thread([&, delivery = std::move(delivery)]() mutable {
-        log = Drain(*delivery, &bytes);
+      reader = std::thread([log, bytes, delivery = std::move(delivery)]() mutable {
+        *log = Drain(*delivery, bytes);
         ConsumerReply reply;
         reply.status = 201;
         delivery->Reply(reply);
@@ -331,7 +332,21 @@ TEST_F(UploadExchangeTest, UnknownLengthBodyGrowingPastMaxBodySizeSwitchesToStre
     }
   }
   InLoop([&] { exchange_->OnBodyEnd(); });
+  ASSERT_TRUE(reader.joinable()) << "never dispatched";
   reader.join();
+  std::optional<HttpResponse> response = WaitForResponse();
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 201);
+  InLoop([&] { EXPECT_EQ(responder_.consumed(), body.size()); });
+}
+
+TEST_F(UploadExchangeTest, UnknownLengthBodyGrowingPastMaxBodySizeSwitchesToStream) {
+  options_.settings.max_body_size = 4000;  // and 1000 in memory: the file spills
+  const std::string data = TestBytes(30 * 1024);
+  const std::string body = MultipartBody().Field("k", "v").File("f", "a", "x/y", data).Build();
+  std::vector<std::string> log;
+  std::string bytes;
+  SendPastMaxBodySize(body, 1500, &log, &bytes);
   ASSERT_THAT(log, SizeIs(3 + 30 + 2));  // 30 KiB in 1 KiB chunks
   EXPECT_EQ(log[0], "started attempt=1 mode=stream path=/upload");
   EXPECT_EQ(log[1], "field k=v");
@@ -341,11 +356,59 @@ TEST_F(UploadExchangeTest, UnknownLengthBodyGrowingPastMaxBodySizeSwitchesToStre
   EXPECT_EQ(log[33], "finished-file 30720 " + Sha256Hex(data));
   EXPECT_EQ(log[34], "finished " + std::to_string(body.size()));
   EXPECT_TRUE(bytes == data);
-  std::optional<HttpResponse> response = WaitForResponse();
-  ASSERT_TRUE(response.has_value());
-  EXPECT_EQ(response->status, 201);
-  InLoop([&] { EXPECT_EQ(responder_.consumed(), body.size()); });
-  EXPECT_THAT(dir_.List(), IsEmpty());  // the replayed prefix's temp file is gone
+  EXPECT_THAT(dir_.List(), IsEmpty());  // the replayed file's temp file is gone
+}
+
+TEST_F(UploadExchangeTest, SwitchToStreamCarriesOnFromAnyPointOfTheParse) {
+  const std::string first = TestBytes(1500);  // spills (1000 in memory)
+  const std::string second = TestBytes(6000, /*seed=*/7);
+  const std::string long_value(300, 'v');
+  const std::string body = MultipartBody()
+                               .Field("k", "v")
+                               .File("f1", "one.bin", "x/one", first)
+                               .Field("k2", long_value)
+                               .File("f2", "two.bin", "x/two", second)
+                               .Build();
+  // The switch lands in the first headers, a field's value, a spilled file's data,
+  // between parts, the second field and the second file.
+  for (size_t max_body_size : {10, 150, 300, 1000, 1650, 1780, 1900, 2100, 5000}) {
+    SCOPED_TRACE(max_body_size);
+    options_.settings.max_body_size = max_body_size;
+    std::vector<std::string> log;
+    std::string bytes;
+    SendPastMaxBodySize(body, 97, &log, &bytes);
+    std::erase_if(log, [](const std::string& line) { return line.starts_with("chunk "); });
+    EXPECT_THAT(log, ElementsAre("started attempt=1 mode=stream path=/upload", "field k=v",
+                                 "file f1 one.bin x/one size=? stream",
+                                 "finished-file 1500 " + Sha256Hex(first),
+                                 "field k2=" + long_value,
+                                 "file f2 two.bin x/two size=? stream",
+                                 "finished-file 6000 " + Sha256Hex(second),
+                                 "finished " + std::to_string(body.size())));
+    EXPECT_TRUE(bytes == first + second);
+    EXPECT_THAT(dir_.List(), IsEmpty());
+    InLoop([&] { exchange_.reset(); });
+    responder_ = FakeResponder();
+  }
+}
+
+TEST_F(UploadExchangeTest, SwitchToStreamSpillsNothingTwice) {
+  // Before the switch the spilled part of the file is on disk once: what a raw copy
+  // for replay would have doubled. A budget between the two must let the body through.
+  // Slices of 20 KiB go to disk as they come, not through the file's write buffer.
+  SpillBudget budget(300 * 1024);
+  options_.spill_budget = &budget;
+  options_.settings.max_body_size = 200 * 1024;
+  const std::string data = TestBytes(400 * 1024);
+  const std::string body = MultipartBody().File("f", "a", "x/y", data).Build();
+  std::vector<std::string> log;
+  std::string bytes;
+  SendPastMaxBodySize(body, 20 * 1024, &log, &bytes);
+  EXPECT_TRUE(bytes == data);
+  EXPECT_THAT(log, Contains("finished-file " + std::to_string(data.size()) + " " +
+                            Sha256Hex(data)));
+  EXPECT_EQ(budget.used(), 0u);
+  EXPECT_THAT(dir_.List(), IsEmpty());
 }
 
 TEST_F(UploadExchangeTest, LargeBodyStreamsWithBoundedQueueAndBackpressure) {
