@@ -80,7 +80,6 @@ class UploadAssembler final : private MultipartParser::Handler {
   // assembler is spent afterwards.
   absl::StatusOr<Handover> HandOver();
 
-  bool raw() const { return upload_.raw; }
   const RequestInfo& request() const { return upload_.request; }
   uint64_t bytes_received() const { return upload_.total_bytes; }
 
