@@ -39,7 +39,8 @@ Connection::Connection(EventLoop* loop, UniqueFd fd, std::string remote_address,
       remote_address_(std::move(remote_address)),
       factory_(factory),
       options_(options),
-      on_closed_(std::move(on_closed)) {}
+      on_closed_(std::move(on_closed)),
+      read_size_(options.read_chunk) {}
 
 Connection::~Connection() {
   // Normally Finalize() already ran; this covers a registry torn down at exit.
@@ -106,8 +107,7 @@ void Connection::ReadFromSocket() {
     }
     if (pause_count_ > 0 || close_after_write_) return;
     if (in_.size() >= options_.max_read_buffer) return;
-    ssize_t n =
-        ::read(fd_.get(), in_.PrepareWrite(options_.read_chunk), options_.read_chunk);
+    ssize_t n = ::read(fd_.get(), in_.PrepareWrite(read_size_), read_size_);
     if (n > 0) in_.Commit(static_cast<size_t>(n));
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -120,7 +120,7 @@ void Connection::ReadFromSocket() {
       break;
     }
     ProcessInput();
-    if (static_cast<size_t>(n) < options_.read_chunk) break;  // likely drained
+    if (static_cast<size_t>(n) < read_size_) break;  // likely drained
   }
   if (closed_) return;
   if (eof_) {
@@ -136,8 +136,10 @@ void Connection::ReadFromSocket() {
 void Connection::ExpectInput(uint64_t bytes) {
   // Only a long wait is worth the two setsockopt calls (on, then off at the body's
   // tail): smaller bodies keep the default and never make one.
+  read_size_ = bytes >= 2 * options_.bulk_read_chunk ? options_.bulk_read_chunk
+                                                       : options_.read_chunk;
   const int low_water =
-      bytes >= 2 * options_.read_chunk ? static_cast<int>(options_.read_chunk) : 1;
+      bytes >= 2 * options_.read_chunk ? static_cast<int>(read_size_) : 1;
   if (low_water == receive_low_water_ || closed_) return;
   if (::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVLOWAT, &low_water, sizeof(low_water)) ==
       0) {

@@ -11,7 +11,8 @@
 // ResumeReading pairs), so independent pausers never resume each other. While the
 // session expects a long Content-Length body (ExpectInput), SO_RCVLOWAT makes the
 // socket readable only once a read's worth has arrived: a client writing 16 KiB at a
-// time then costs one wake-up per 64 KiB, not four.
+// time then costs one wake-up per 64 KiB, not four; and a body of 512 KiB or more is
+// read 256 KiB at a time (bulk_read_chunk).
 //
 // Closing: CloseAfterWrite() flushes, shuts down the write side, then reads and
 // discards for a short linger period so that the peer gets the final response
@@ -56,6 +57,10 @@ class Connection final : public ConnectionIo,
   struct Options {
     size_t write_high_watermark = 1 << 20;  // low watermark is half of it
     size_t read_chunk = 64 * 1024;          // bytes asked of one read()
+    // ...while a long body is expected (ExpectInput): a quarter of the syscalls and
+    // wake-ups, and each read's bytes go on (to a spill file, a stream chunk) as one
+    // larger slice. Only such connections grow their buffer this far.
+    size_t bulk_read_chunk = 256 * 1024;
     size_t max_read_buffer = 256 * 1024;    // unconsumed bytes kept before not reading
     absl::Duration linger = absl::Seconds(2);
     // From accept to the bytes that choose HTTP/1.1 or HTTP/2 (HEADER_TIMEOUT).
@@ -91,7 +96,9 @@ class Connection final : public ConnectionIo,
   void ReplaceSession(std::unique_ptr<ProtocolSession> next) override;
   EventLoop* loop() override { return loop_; }
   const std::string& remote_address() const override { return remote_address_; }
-  // SO_RCVLOWAT: one read_chunk while a body has at least two more to come.
+  // While a body has at least two bulk_read_chunks to come, reads of that size and
+  // SO_RCVLOWAT at one; else, with two read_chunks to come, SO_RCVLOWAT at one of
+  // those.
   void ExpectInput(uint64_t bytes) override;
   size_t UnreadBytes() const override;
 
@@ -137,6 +144,7 @@ class Connection final : public ConnectionIo,
   bool watching_ = false;
   int pause_count_ = 0;
   int receive_low_water_ = 1;  // SO_RCVLOWAT as set on the socket
+  size_t read_size_;  // bytes asked of the next read(); see ExpectInput
   bool eof_ = false;                // the peer closed its side
   bool write_was_blocked_ = false;  // OnWritable owed when below low watermark
   bool close_after_write_ = false;

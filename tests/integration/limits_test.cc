@@ -203,14 +203,14 @@ TEST_F(LimitsTest, SlowButSteadyHttp1BodyIsNotTimedOut) {
   if (!HasUploadPipeline()) GTEST_SKIP() << "needs the upload pipeline (--sink)";
   StartServer({"--body-timeout=500ms"});
   RawConnection uploader = Connect();
-  constexpr size_t kPiece = 8 * 1024;
-  constexpr size_t kPieces = 24;  // 192 KiB: past the size that sets a low-water mark
+  constexpr size_t kPiece = 32 * 1024;
+  constexpr size_t kPieces = 16;  // 512 KiB: read 256 KiB at a time, the low-water mark
   ASSERT_TRUE(uploader
                   .Send(absl::StrCat("POST /up HTTP/1.1\r\nHost: t\r\nContent-Type: "
                                      "application/octet-stream\r\nContent-Length: ",
                                      kPiece * kPieces, "\r\n\r\n"))
                   .ok());
-  // 8 KiB every 150 ms: a read's worth (64 KiB) takes 1.2 s, over BODY_TIMEOUT.
+  // 32 KiB every 150 ms: a read's worth takes 1.2 s, over BODY_TIMEOUT.
   for (size_t i = 0; i < kPieces; ++i) {
     ASSERT_TRUE(uploader.Send(std::string(kPiece, 'x')).ok()) << "piece " << i;
     absl::SleepFor(absl::Milliseconds(150));
