@@ -144,6 +144,7 @@ int Run(int argc, char** argv) {
   http2.header_timeout = server_settings->header_timeout;
   http2.idle_timeout = server_settings->idle_timeout;
   http2.body_timeout = server_settings->body_timeout;
+  http2.send_timeout = server_settings->send_timeout;
   HttpSessionFactory factory(&handler, http1, http2);
 
   HttpServer::Options options;

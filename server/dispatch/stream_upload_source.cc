@@ -81,8 +81,14 @@ absl::StatusOr<std::shared_ptr<StreamUploadSource>> StreamUploadSource::Create(
       parser = std::make_unique<MultipartParser>(*boundary, options.multipart, nullptr);
     }
   }
-  return std::shared_ptr<StreamUploadSource>(new StreamUploadSource(
+  std::shared_ptr<StreamUploadSource> source(new StreamUploadSource(
       std::move(request), options, flow, std::move(parser), bytes_before));
+  {
+    MutexLock lock(&source->mu_);
+    source->paused_ = true;  // until a consumer has it: see OpenCursor
+  }
+  if (flow != nullptr) flow->Pause();
+  return source;
 }
 
 StreamUploadSource::StreamUploadSource(RequestInfo request,
@@ -104,9 +110,21 @@ StreamUploadSource::StreamUploadSource(RequestInfo request,
 StreamUploadSource::~StreamUploadSource() = default;
 
 std::unique_ptr<EventCursor> StreamUploadSource::OpenCursor(const CursorOptions&) {
+  {
+    MutexLock lock(&mu_);
+    // A consumer has the upload: the body may come (if the queue has room).
+    MaybeResumeLocked();
+  }
   // One cursor per attempt, and a source that is not replayable gets one attempt; the
   // chunk size was fixed at creation.
   return std::make_unique<Cursor>(shared_from_this());
+}
+
+void StreamUploadSource::MaybeResumeLocked() {
+  if (!paused_ || queued_bytes_ > low_watermark()) return;
+  paused_ = false;
+  // Under mu_ so that it cannot race Detach(); Resume() only posts.
+  if (flow_ != nullptr) flow_->Resume();
 }
 
 void StreamUploadSource::Detach() {
@@ -151,11 +169,7 @@ void StreamUploadSource::CursorNext(Delivery::NextCallback callback) {
       *current_ = std::move(queue_.front());
       queue_.pop_front();
       queued_bytes_ -= current_->bytes();
-      if (paused_ && queued_bytes_ <= low_watermark()) {
-        paused_ = false;
-        // Under mu_ so that it cannot race Detach(); Resume() only posts.
-        if (flow_ != nullptr) flow_->Resume();
-      }
+      MaybeResumeLocked();
     } else {
       // Done with the chunk it held, too: the producer may reuse it meanwhile.
       RecycleCurrentLocked();

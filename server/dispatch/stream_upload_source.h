@@ -13,7 +13,10 @@
 // down to low_watermark (high / 2) the source asks StreamFlow::Resume(), once per
 // Pause. In between, the session stops reading the socket (HTTP/1.1) or withholds
 // WINDOW_UPDATE (HTTP/2). A consumer that does not pull therefore holds the uploader
-// still, and memory stays at a few chunks whatever the body size.
+// still, and memory stays at a few chunks whatever the body size. Until a consumer
+// has the upload (OpenCursor) the source counts as full: Create() asks Pause() at
+// once, so the body is not read before then (DESIGN.md §3), beyond what the client
+// may already send (its HTTP/2 window, the socket's buffers).
 //
 // Chunk buffers are recycled: once the consumer moves past a chunk (its next Next()),
 // the chunk's buffer goes to a free list that the producer fills its next chunk from,
@@ -57,7 +60,7 @@
 namespace spillway {
 
 // What the source asks of the HTTP side. Pause() is called on the producer's thread
-// inside Feed(); Resume() on the consumer's thread (post it to the loop).
+// (inside Create and Feed); Resume() on the consumer's thread (post it to the loop).
 class StreamFlow {
  public:
   virtual ~StreamFlow() = default;
@@ -145,6 +148,8 @@ class StreamUploadSource final
   // Consumer side: takes the next event into current_, or keeps `callback` for the
   // producer to run when one arrives.
   void CursorNext(Delivery::NextCallback callback);
+  // Resume()s the flow once the queue is down to the low watermark. A consumer exists.
+  void MaybeResumeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Producer errors end the upload for the consumer, too.
   absl::Status CheckProducer(absl::Status status);
 

@@ -656,6 +656,7 @@ void Http1Session::ResumeBody(Http1Stream* stream) {
   // The uploader may send again: its body clock starts over.
   if (stream == current_ && stream->pauses_ == 0) last_body_at_ = Now();
   io_->ResumeReading();
+  if (stream->expect_continue_ && !stream->continue_sent_) RequestFlush();  // its 100
   ArmTimer();
 }
 
@@ -679,7 +680,10 @@ void Http1Session::Flush() {
   while (!streams_.empty()) {
     Http1Stream* stream = streams_.front().get();
     if (!stream->response_.has_value()) {
-      if (stream->expect_continue_ && !stream->continue_sent_ && !stream->body_done_) {
+      // Not while its exchange holds the body (a stream with no consumer yet): the
+      // consumer may still answer first, and the client need not send it at all.
+      if (stream->expect_continue_ && !stream->continue_sent_ && !stream->body_done_ &&
+          stream->pauses_ == 0) {
         stream->continue_sent_ = true;
         last_body_at_ = Now();  // the client sends its body only from here
         io_->Write(k100Continue);

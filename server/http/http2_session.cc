@@ -77,6 +77,7 @@ Http2Options NormalizeTimeouts(Http2Options options) {
   options.header_timeout = TimeoutOrInfinite(options.header_timeout);
   options.idle_timeout = TimeoutOrInfinite(options.idle_timeout);
   options.body_timeout = TimeoutOrInfinite(options.body_timeout);
+  options.send_timeout = TimeoutOrInfinite(options.send_timeout);
   return options;
 }
 
@@ -232,7 +233,8 @@ Http2Session::Http2Session(ConnectionIo* io, RequestHandler* handler,
       reset_tokens_(options.reset_burst) {
   if (io_->loop() != nullptr && (options_.header_timeout != absl::InfiniteDuration() ||
                                  options_.idle_timeout != absl::InfiniteDuration() ||
-                                 options_.body_timeout != absl::InfiniteDuration())) {
+                                 options_.body_timeout != absl::InfiniteDuration() ||
+                                 options_.send_timeout != absl::InfiniteDuration())) {
     timer_ = std::make_unique<WakeupTimer>(io_->loop(), [this] { OnTimer(); });
     idle_since_ = Now();
     WakeBy(idle_since_ + options_.idle_timeout);
@@ -620,12 +622,16 @@ void Http2Session::SubmitResponse(Http2Stream* s) {
   const bool send_body = has_body && !s->head_request_ && !response.body.empty();
   if (!send_body) response.body.clear();
   // nghttp2 copies the header fields; the body is read later from s->response_.
+  s->response_progress_at_ = Now();
   const int rv = nghttp2_submit_response(session_.get(), s->id(), nva.data(),
                                          nva.size(), send_body ? &provider : nullptr);
   if (rv != 0) {
     nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, s->id(),
                               NGHTTP2_INTERNAL_ERROR);
+    return;
   }
+  // Checked a send timeout from now, whether the client's window opens or not.
+  if (send_body) WakeBy(s->response_progress_at_ + options_.send_timeout);
 }
 
 ssize_t Http2Session::ReadResponseBody(int32_t stream_id, uint8_t* buf, size_t length,
@@ -638,6 +644,7 @@ ssize_t Http2Session::ReadResponseBody(int32_t stream_id, uint8_t* buf, size_t l
   const size_t n = std::min(length, body.size() - s->response_offset_);
   std::memcpy(buf, body.data() + s->response_offset_, n);
   s->response_offset_ += n;
+  if (n > 0) s->response_progress_at_ = Now();
   if (s->response_offset_ == body.size()) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
   return static_cast<ssize_t>(n);
 }
@@ -779,20 +786,25 @@ absl::Time Http2Session::Now() const {
 void Http2Session::Touch(Http2Stream* s) {
   if (timer_ == nullptr) return;
   s->progress_at_ = Now();
-  bool header = false;
-  WakeBy(StreamDeadline(*s, &header));
+  StreamWait wait;
+  WakeBy(StreamDeadline(*s, &wait));
 }
 
 void Http2Session::WakeBy(absl::Time deadline) {
   if (timer_ != nullptr) timer_->WakeBy(deadline);
 }
 
-absl::Time Http2Session::StreamDeadline(const Http2Stream& s, bool* header) const {
-  *header = false;
+absl::Time Http2Session::StreamDeadline(const Http2Stream& s, StreamWait* wait) const {
+  *wait = StreamWait::kNone;
   if (s.closed_) return absl::InfiniteFuture();
   if (!s.head_done_) {
-    *header = true;
+    *wait = StreamWait::kHeader;
     return s.progress_at_ + options_.header_timeout;
+  }
+  if (s.responded_ && !s.response_sent_ && !s.response_->body.empty()) {
+    // OnTimer tells a window the client keeps shut from DATA that is on its way.
+    *wait = StreamWait::kResponse;
+    return s.response_progress_at_ + options_.send_timeout;
   }
   const int32_t id = s.id();
   switch (s.body_) {
@@ -805,6 +817,7 @@ absl::Time Http2Session::StreamDeadline(const Http2Stream& s, bool* header) cons
           nghttp2_session_get_stream_remote_close(session_.get(), id) != 0) {
         return absl::InfiniteFuture();
       }
+      *wait = StreamWait::kDiscard;
       return s.progress_at_ + options_.body_timeout;
     case Http2Stream::BodyState::kReceiving:
       break;
@@ -815,7 +828,13 @@ absl::Time Http2Session::StreamDeadline(const Http2Stream& s, bool* header) cons
       nghttp2_session_get_local_window_size(session_.get()) <= 0) {
     return absl::InfiniteFuture();
   }
+  *wait = StreamWait::kBody;
   return s.progress_at_ + options_.body_timeout;
+}
+
+bool Http2Session::SendWindowClosed(int32_t stream_id) const {
+  return nghttp2_session_get_stream_remote_window_size(session_.get(), stream_id) <= 0 ||
+         nghttp2_session_get_remote_window_size(session_.get()) <= 0;
 }
 
 void Http2Session::OnTimer() {
@@ -837,27 +856,45 @@ void Http2Session::OnTimer() {
   // iterating while acting is safe.
   for (auto& [id, stream] : streams_) {
     Http2Stream* s = stream.get();
-    bool header = false;
-    const absl::Time deadline = StreamDeadline(*s, &header);
+    StreamWait wait;
+    const absl::Time deadline = StreamDeadline(*s, &wait);
     if (deadline > now) {
       next = std::min(next, deadline);
       continue;
     }
-    if (header) {
-      // A header block never finished: no other frame may come on this connection.
-      nghttp2_session_terminate_session(session_.get(), NGHTTP2_ENHANCE_YOUR_CALM);
-      break;
+    switch (wait) {
+      case StreamWait::kNone:
+        break;
+      case StreamWait::kHeader:
+        // A header block never finished: no other frame may come on this connection.
+        nghttp2_session_terminate_session(session_.get(), NGHTTP2_ENHANCE_YOUR_CALM);
+        break;
+      case StreamWait::kDiscard:
+        s->reset_sent_ = true;
+        nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, id,
+                                  NGHTTP2_NO_ERROR);
+        break;
+      case StreamWait::kResponse:
+        if (SendWindowClosed(id)) {
+          nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+          break;
+        }
+        // Its DATA is waiting for the socket (the connection's send timeout) or its
+        // turn: look again later.
+        s->response_progress_at_ = now;
+        next = std::min(next, now + options_.send_timeout);
+        break;
+      case StreamWait::kBody:
+        // The body stalled: answer 408 (which stops delivering the body), then reset
+        // the stream once the response is out (MaybeResetDiscarding).
+        s->timed_out_ = true;
+        if (!s->responded_ && s->exchange_ != nullptr) {
+          s->exchange_->OnSessionResponded(408);
+        }
+        s->Respond(HttpResponse::Error(408, "request body timeout"));
+        break;
     }
-    if (s->body_ == Http2Stream::BodyState::kDiscarding) {
-      s->reset_sent_ = true;
-      nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
-      continue;
-    }
-    // The body stalled: answer 408 (which stops delivering the body), then reset
-    // the stream once the response is out (MaybeResetDiscarding).
-    s->timed_out_ = true;
-    if (!s->responded_ && s->exchange_ != nullptr) s->exchange_->OnSessionResponded(408);
-    s->Respond(HttpResponse::Error(408, "request body timeout"));
+    if (wait == StreamWait::kHeader) break;
   }
   Flush();
   --depth_;

@@ -62,6 +62,10 @@
 //           it is out (the Exchange sees OnStreamClosed); a stream still sending
 //           after an early response -> RST_STREAM(NO_ERROR);
 //   idle:   no stream open -> GOAWAY(NO_ERROR) and close.
+//   send:   a response whose DATA the client's window (stream or connection) has
+//           held back, with none taken for the send timeout -> RST_STREAM(CANCEL).
+//           Otherwise a client that never opens its window would keep the stream,
+//           and its upload slot, forever.
 // No clock runs while the wait is ours: a stream paused by its Exchange (PauseBody),
 // a stream or connection window we have not reopened, reading paused because the
 // client does not read. Progress (DATA, ConsumeBody, ResumeBody) restarts a stream's
@@ -137,6 +141,9 @@ struct Http2Options {
   absl::Duration header_timeout = absl::InfiniteDuration();
   absl::Duration idle_timeout = absl::InfiniteDuration();
   absl::Duration body_timeout = absl::InfiniteDuration();
+  // SEND_TIMEOUT for one response held back by the client's flow-control window (a
+  // full socket is the connection's own SEND_TIMEOUT).
+  absl::Duration send_timeout = absl::InfiniteDuration();
 };
 
 class Http2Session final : public ProtocolSession {
@@ -211,9 +218,17 @@ class Http2Session final : public ProtocolSession {
 
   // Timeouts. A stream made progress (or may again, after a pause of ours).
   void Touch(Http2Stream* stream);
-  // When the stream's wait for its client ends (InfiniteFuture: not waiting, or
-  // waiting on us); `header` tells a header block from a body.
-  absl::Time StreamDeadline(const Http2Stream& stream, bool* header) const;
+  // What a stream waits for from its client, hence what its deadline ends.
+  enum class StreamWait {
+    kNone,      // nothing, or it waits on us (InfiniteFuture)
+    kHeader,    // the rest of its header block
+    kBody,      // more of its body
+    kDiscard,   // the end of a body nobody wants, after an early response
+    kResponse,  // room in its window for the rest of its response
+  };
+  absl::Time StreamDeadline(const Http2Stream& stream, StreamWait* wait) const;
+  // The client's windows (stream or connection) hold back DATA of `stream_id`.
+  bool SendWindowClosed(int32_t stream_id) const;
   void WakeBy(absl::Time deadline);
   void OnTimer();
   absl::Time Now() const;

@@ -79,6 +79,8 @@ class Http2Stream final : public Responder {
   size_t response_offset_ = 0;
 
   bool response_sent_ = false;  // its END_STREAM is out
+  // When the response was submitted or its body last handed DATA to nghttp2.
+  absl::Time response_progress_at_;
   uint64_t discarded_ = 0;  // body bytes dropped after an early response
   bool reset_sent_ = false;  // RST_STREAM(NO_ERROR) submitted
 

@@ -30,6 +30,7 @@ using ::testing::Not;
 using ::testing::StartsWith;
 
 constexpr uint32_t kRefusedStream = 0x7;
+constexpr uint32_t kCancel = 0x8;
 
 // True when this spillwayd has the upload pipeline (knows --sink): only then does
 // an upload read its body, which the body-timeout test over HTTP/1.1 needs.
@@ -40,9 +41,11 @@ bool HasUploadPipeline() {
 
 class LimitsTest : public ::testing::Test {
  protected:
-  void StartServer(std::vector<std::string> args) {
+  // With --sink=discard unless `with_sink` is false: then uploads wait for a consumer
+  // that never comes, and get 503 after DISPATCH_TIMEOUT.
+  void StartServer(std::vector<std::string> args, bool with_sink = true) {
     args.push_back("--file-upload-temp-dir=" + temp_.path());
-    if (HasUploadPipeline()) args.push_back("--sink=discard");
+    if (with_sink && HasUploadPipeline()) args.push_back("--sink=discard");
     SpillwaydProcess::Options options;
     options.args = std::move(args);
     auto server = SpillwaydProcess::Start(options);
@@ -295,6 +298,37 @@ TEST_F(LimitsTest, ConnectionBeyondTheLimitGets503WithRetryAfter) {
   ExpectStillServesAndTempDirEmpty();
 }
 
+TEST_F(LimitsTest, Http2ResponseHeldBackByTheClientWindowIsReset) {
+  // The client sets its stream windows to 0 and never opens them: the upload's
+  // response HEADERS go out, its DATA cannot. After SEND_TIMEOUT the stream is reset,
+  // so that it gives back its upload slot; the connection itself stays.
+  StartServer({"--send-timeout=300ms"});
+  RawConnection client = Connect();
+  const std::string initial_window_zero("\x00\x04\x00\x00\x00\x00", 6);
+  ASSERT_TRUE(client
+                  .Send(std::string(testing::kH2Preface) +
+                        H2Frame(testing::kH2Settings, 0, 0, initial_window_zero) +
+                        H2Frame(testing::kH2Headers, testing::kH2EndHeaders, 1,
+                                H2RequestBlock("POST", "/up", "5")) +
+                        H2Frame(testing::kH2Data, testing::kH2EndStream, 1, "hello"))
+                  .ok());
+  std::vector<H2ParsedFrame> frames = ReadFrames(client, [](const auto& frames) {
+    return Has(frames, testing::kH2RstStream, 1);
+  });
+  EXPECT_TRUE(Has(frames, testing::kH2Headers, 1)) << "no response HEADERS";
+  EXPECT_EQ(DataOf(frames, 1), "") << "DATA sent into a closed window";
+  uint32_t reset_code = 0;
+  for (const auto& frame : frames) {
+    if (frame.type == testing::kH2RstStream && frame.stream_id == 1) {
+      reset_code = frame.ErrorCode();
+    }
+  }
+  EXPECT_EQ(reset_code, kCancel) << "stream 1 was not reset with CANCEL";
+  EXPECT_FALSE(Has(frames, testing::kH2Goaway, 0)) << "only the stream should end";
+  EXPECT_THAT(Healthz("/metrics"), HasSubstr("spillway_uploads_in_flight 0\n"));
+  ExpectStillServesAndTempDirEmpty();
+}
+
 // --- MAX_CONCURRENT_UPLOADS ----------------------------------------------------------
 
 TEST_F(LimitsTest, UploadBeyondTheLimitGets503ButAdminPathsStillAnswer) {
@@ -321,6 +355,56 @@ TEST_F(LimitsTest, UploadBeyondTheLimitGets503ButAdminPathsStillAnswer) {
   EXPECT_THAT(DataOf(frames, 3), HasSubstr("too many concurrent uploads"));
   EXPECT_THAT(DataOf(frames, 3), HasSubstr("\"status\":503"));
   EXPECT_EQ(DataOf(frames, 5), "ok\n");
+  ExpectStillServesAndTempDirEmpty();
+}
+
+TEST_F(LimitsTest, Http1StreamedBodyGetsNo100ContinueBeforeAConsumerHasIt) {
+  // DESIGN.md §3 over HTTP/1.1: the client that asks first is told to send its body
+  // only once a consumer has the upload. None comes: its answer is the 503 alone.
+  StartServer({"--max-body-size=256Ki", "--dispatch-timeout=1s"}, /*with_sink=*/false);
+  RawConnection client = Connect();
+  ASSERT_TRUE(client
+                  .Send("POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 10485760\r\n"
+                        "Content-Type: application/octet-stream\r\n"
+                        "Expect: 100-continue\r\n\r\n")
+                  .ok());
+  const std::string response = client.ReadUntil("}");
+  EXPECT_EQ(StatusCodeOf(response), 503) << response;
+  EXPECT_THAT(response, Not(HasSubstr("100 Continue")));
+  ExpectStillServesAndTempDirEmpty();
+}
+
+TEST_F(LimitsTest, Http2StreamedBodyIsNotReadBeforeAConsumerHasIt) {
+  // DESIGN.md §3: a body over MAX_BODY_SIZE is dispatched from its headers, but not
+  // read until a consumer has the upload. With no consumer at all, the client may
+  // fill the 1 MiB window it was given, and gets no more of it (no WINDOW_UPDATE for
+  // its stream) before DISPATCH_TIMEOUT's 503.
+  StartServer({"--max-body-size=256Ki", "--dispatch-timeout=2s"}, /*with_sink=*/false);
+  RawConnection client = Connect();
+  ASSERT_TRUE(client.Send(H2ClientStart()).ok());
+  // The server's SETTINGS (acknowledged below) make the stream window 1 MiB.
+  ReadFrames(client, [](const auto& frames) {
+    return Has(frames, testing::kH2Settings, 0);
+  });
+  std::string request = H2Frame(testing::kH2Settings, /*ACK*/ 0x1, 0, "") +
+                        H2Frame(testing::kH2Headers, testing::kH2EndHeaders, 1,
+                                H2RequestBlock("POST", "/up", "10485760"));
+  for (int i = 0; i < 64; ++i) {
+    request += H2Frame(testing::kH2Data, 0, 1, std::string(16 * 1024, 'x'));
+  }
+  ASSERT_TRUE(client.Send(request).ok());
+  // Everything the server sends for a second, well before the 503 at 2 s: its 503
+  // comes with a WINDOW_UPDATE of its own (the rest of the body is then read and
+  // dropped, as after any early answer), so only the time before it can tell.
+  std::vector<H2ParsedFrame> frames =
+      ReadFrames(client, [](const auto&) { return false; }, absl::Seconds(1));
+  EXPECT_FALSE(Has(frames, testing::kH2Headers, 1)) << "answered too early to tell";
+  EXPECT_FALSE(Has(frames, testing::kH2WindowUpdate, 1))
+      << "the stream's window was reopened with no consumer to read its body";
+  frames = ReadFrames(client, [](const auto& frames) {
+    return DataOf(frames, 1).find('}') != std::string::npos;
+  });
+  EXPECT_THAT(DataOf(frames, 1), HasSubstr("\"status\":503"));
   ExpectStillServesAndTempDirEmpty();
 }
 

@@ -534,11 +534,13 @@ TEST(StreamUploadSource, PausesAtHighWatermarkOnceAndResumesAtLowWatermark) {
   CountingFlow flow;
   auto source = RawStream(&flow, 100);
   std::unique_ptr<EventCursor> cursor = source->OpenCursor({});
+  ASSERT_EQ(flow.pauses, 1);  // held until the consumer came (next test)
+  ASSERT_EQ(flow.resumes, 1);
   // 400 bytes of chunks (the high watermark) plus the FileStarted event's bytes.
   ASSERT_TRUE(source->Feed(TestBytes(399)).ok());
-  EXPECT_EQ(flow.pauses, 0);
+  EXPECT_EQ(flow.pauses, 1);
   ASSERT_TRUE(source->Feed(TestBytes(301)).ok());  // 7 chunks queued
-  EXPECT_EQ(flow.pauses, 1);                        // once, not per chunk
+  EXPECT_EQ(flow.pauses, 2);                        // once, not per chunk
   auto take = [&] {
     std::string line;
     cursor->Next([&](absl::StatusOr<UploadEvent> e) { line = testing::Describe(*e); });
@@ -546,10 +548,35 @@ TEST(StreamUploadSource, PausesAtHighWatermarkOnceAndResumesAtLowWatermark) {
   };
   EXPECT_EQ(take(), "file    size=? stream");
   for (int i = 0; i < 4; ++i) take();  // 3 chunks left: above the low watermark (200)
-  EXPECT_EQ(flow.resumes, 0);
-  EXPECT_EQ(take(), "chunk 400 +100");  // 2 left: at it
   EXPECT_EQ(flow.resumes, 1);
+  EXPECT_EQ(take(), "chunk 400 +100");  // 2 left: at it
+  EXPECT_EQ(flow.resumes, 2);
   EXPECT_LE(source->queued_bytes(), source->low_watermark());
+}
+
+TEST(StreamUploadSource, BodyIsHeldUntilAConsumerHasTheUpload) {
+  // DESIGN.md §3: paused from creation; the consumer opening its cursor resumes it,
+  // unless what arrived meanwhile is above the low watermark: then its draining does.
+  for (size_t early_bytes : {0, 150, 450}) {
+    SCOPED_TRACE(early_bytes);
+    CountingFlow flow;
+    auto source = RawStream(&flow, 100);
+    EXPECT_EQ(flow.pauses, 1);
+    if (early_bytes > 0) {
+      ASSERT_TRUE(source->Feed(TestBytes(early_bytes)).ok());
+    }
+    EXPECT_EQ(flow.pauses, 1);  // already held: not asked again
+    EXPECT_EQ(flow.resumes, 0);
+    std::unique_ptr<EventCursor> cursor = source->OpenCursor({});
+    const bool room = source->queued_bytes() <= source->low_watermark();
+    EXPECT_EQ(flow.resumes, room ? 1 : 0);
+    std::string bytes;
+    for (int i = 0; i < 10 && flow.resumes == 0; ++i) {
+      cursor->Next([&](absl::StatusOr<UploadEvent> e) { testing::Describe(*e, &bytes); });
+    }
+    EXPECT_EQ(flow.resumes, 1);
+    EXPECT_LE(source->queued_bytes(), source->low_watermark());
+  }
 }
 
 TEST(StreamUploadSource, RecyclesChunkBuffersTheConsumerIsDoneWith) {

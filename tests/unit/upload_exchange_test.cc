@@ -471,6 +471,37 @@ TEST_F(UploadExchangeTest, LargeBodyStreamsWithBoundedQueueAndBackpressure) {
   EXPECT_EQ(response->status, 200);
 }
 
+TEST_F(UploadExchangeTest, StreamedBodyIsHeldUntilAConsumerHasTheUpload) {
+  // DESIGN.md §3: dispatched from the headers, but not read before a consumer has it.
+  DispatchSettings dispatch;
+  dispatch.dispatch_timeout = absl::Seconds(5);
+  dispatch.chunk_size = 1024;
+  Dispatcher no_consumer_yet(dispatch);
+  options_.dispatcher = &no_consumer_yet;
+  options_.settings.max_body_size = 4000;
+  Start("POST", "application/octet-stream", 100'000);
+  InLoop([&] { EXPECT_EQ(responder_.paused(), 1); });
+  // Bytes the session had already read are taken; the body stays held.
+  ASSERT_TRUE(Send(TestBytes(1000), 1000, /*end=*/false).ok());
+  absl::SleepFor(absl::Milliseconds(20));
+  InLoop([&] { EXPECT_EQ(responder_.paused(), 1); });
+
+  auto consumer = std::make_shared<QueueConsumer>();
+  no_consumer_yet.Register(consumer, ConsumerSpec{});
+  std::unique_ptr<Delivery> delivery = consumer->Take();
+  ASSERT_NE(delivery, nullptr);
+  int paused = 1;
+  for (int i = 0; i < 1000 && paused != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(1));  // the resume is posted to the loop
+    InLoop([&] { paused = responder_.paused(); });
+  }
+  EXPECT_EQ(paused, 0);
+  InLoop([&] {
+    exchange_->OnStreamClosed();
+    exchange_.reset();
+  });
+}
+
 TEST_F(UploadExchangeTest, EarlyReplyToAStreamAnswersBeforeTheBodyEnds) {
   options_.settings.max_body_size = 4000;
   Start("POST", "application/octet-stream", 1'000'000);
