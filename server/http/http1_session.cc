@@ -455,7 +455,9 @@ int Http1Session::OnHeadersComplete() {
       h.content_length.value_or(0) == 0 &&
       HasToken(h.Header("upgrade").value_or(""), "h2c") &&
       HasToken(h.Header("connection").value_or(""), "http2-settings") &&
-      h.Header("http2-settings").has_value()) {
+      std::count_if(h.headers.begin(), h.headers.end(), [](const auto& header) {
+        return header.first == "http2-settings";
+      }) == 1) {  // RFC 9113 §3.2: exactly one
     pending_upgrade_ = true;
     return 0;  // Start() runs in TryH2cUpgrade (by HTTP/2, or here if not switching)
   }

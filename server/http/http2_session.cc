@@ -20,6 +20,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/common/status_macros.h"
 #include "server/common/string_view_compat.h"
 #include "server/http/http2_stream.h"
 #include "server/net/event_loop.h"
@@ -89,6 +90,46 @@ struct CallbacksDeleter {
     nghttp2_session_callbacks_del(callbacks);
   }
 };
+
+// The HTTP2-Settings payload of an h2c Upgrade, checked as RFC 9113 §6.5.2 checks a
+// SETTINGS frame. nghttp2_session_upgrade2 takes any payload and answers a forbidden
+// value with a GOAWAY, after the 101 would be out and stream 1 started; checked here,
+// such a request is served over HTTP/1.1 instead, as any declined upgrade is.
+absl::Status CheckUpgradeSettings(std::string_view payload, size_t max_entries) {
+  if (payload.size() % 6 != 0) {
+    return absl::InvalidArgumentError("HTTP2-Settings is not a SETTINGS payload");
+  }
+  if (payload.size() / 6 > max_entries) {
+    return absl::InvalidArgumentError("HTTP2-Settings has too many entries");
+  }
+  for (size_t at = 0; at < payload.size(); at += 6) {
+    const auto byte = [&](size_t i) { return static_cast<uint8_t>(payload[at + i]); };
+    const uint16_t id = static_cast<uint16_t>(byte(0) << 8 | byte(1));
+    const uint32_t value = uint32_t{byte(2)} << 24 | uint32_t{byte(3)} << 16 |
+                           uint32_t{byte(4)} << 8 | uint32_t{byte(5)};
+    bool valid = true;
+    switch (id) {
+      case NGHTTP2_SETTINGS_ENABLE_PUSH:
+      case NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL:
+      case NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES:
+        valid = value <= 1;
+        break;
+      case NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE:
+        valid = value <= static_cast<uint32_t>(NGHTTP2_MAX_WINDOW_SIZE);
+        break;
+      case NGHTTP2_SETTINGS_MAX_FRAME_SIZE:
+        valid = value >= (1u << 14) && value < (1u << 24);  // §6.5.2's bounds
+        break;
+      default:
+        break;  // other values are all allowed; unknown settings are ignored
+    }
+    if (!valid) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("HTTP2-Settings: setting ", id, " has the invalid value ", value));
+    }
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace
 
@@ -311,6 +352,7 @@ absl::Status Http2Session::InitUpgrade(std::string_view http2_settings,
   if (!absl::WebSafeBase64Unescape(AbslView(http2_settings), &payload)) {
     return absl::InvalidArgumentError("HTTP2-Settings is not base64url");
   }
+  RETURN_IF_ERROR(CheckUpgradeSettings(payload, options_.max_settings));
   const bool head_request = head.method == "HEAD";
   if (int rv = nghttp2_session_upgrade2(session_.get(),
                                         reinterpret_cast<const uint8_t*>(payload.data()),
@@ -355,8 +397,9 @@ absl::StatusOr<size_t> Http2Session::OnRead(std::string_view data) {
   // Streams may be destroyed in here (OnStreamClose); the session never is.
   const ssize_t rv = nghttp2_session_mem_recv(
       session_.get(), reinterpret_cast<const uint8_t*>(data.data()), data.size());
-  if (rv == NGHTTP2_ERR_FLOODED) {
-    // Too many ACKs queued (SETTINGS/PING flood): say why, then go.
+  if (rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
+    // Too many ACKs queued (SETTINGS/PING flood), or CONTINUATION frames past the
+    // cap: say why, then go. (nghttp2 reports both as fatal without a GOAWAY.)
     nghttp2_session_terminate_session(session_.get(), NGHTTP2_ENHANCE_YOUR_CALM);
     Flush();
     --depth_;

@@ -110,7 +110,10 @@ namespace spillway {
 class Http2Stream;
 
 struct Http2Options {
-  // SETTINGS_MAX_CONCURRENT_STREAMS; streams beyond it are refused (REFUSED_STREAM).
+  // SETTINGS_MAX_CONCURRENT_STREAMS. A stream beyond it is refused (REFUSED_STREAM)
+  // until the client has acknowledged it; after that nghttp2 makes exceeding it a
+  // connection error (GOAWAY PROTOCOL_ERROR), though RFC 9113 §5.1.2 asks for a
+  // stream error: a client that does so broke the protocol it had acknowledged.
   uint32_t max_concurrent_streams = 100;
   // SETTINGS_MAX_HEADER_LIST_SIZE, enforced (RFC 7541 sizes: name + value + 32 per
   // field) together with a cap on the number of fields: beyond either, the request

@@ -40,7 +40,8 @@ constexpr SettingSpec kBodyTimeout = {
 constexpr SettingSpec kSendTimeout = {
     "SEND_TIMEOUT", "60s",
     "a client that takes none of the response bytes waiting for it for this long "
-    "(it stopped reading) is disconnected; 0 turns it off"};
+    "(it stopped reading) is disconnected; an HTTP/2 response its flow-control "
+    "window holds back that long has its stream reset (CANCEL); 0 turns it off"};
 constexpr SettingSpec kMaxConnections = {
     "MAX_CONNECTIONS", "10000",
     "open client connections per process; beyond it a new connection gets 503 with "
@@ -51,8 +52,10 @@ constexpr SettingSpec kMaxConcurrentUploads = {
     "with Retry-After"};
 constexpr SettingSpec kH2MaxConcurrentStreams = {
     "H2_MAX_CONCURRENT_STREAMS", "100",
-    "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; streams beyond it are refused "
-    "(RST_STREAM REFUSED_STREAM)"};
+    "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; a stream beyond it is refused "
+    "(RST_STREAM REFUSED_STREAM) until the client has acknowledged the setting; "
+    "after that, a client exceeding it loses the connection (GOAWAY PROTOCOL_ERROR, "
+    "nghttp2's rule)"};
 
 constexpr std::array<SettingSpec, 13> kSpecs = {
     kHttpPort,       kListenAddress,        kEventLoops,    kMaxHeaderBytes,

@@ -158,6 +158,32 @@ TEST_F(FrontEndTest, Http2PriorKnowledgeAndUpgradeServeHealthz) {
   EXPECT_EQ(upgrade.output, "ok\n\n200 2") << upgrade.errors;
 }
 
+TEST_F(FrontEndTest, UpgradeWithBadOrRepeatedHttp2SettingsStaysOnHttp1) {
+  // RFC 9113 §3.2: one HTTP2-Settings, holding a valid SETTINGS payload. Otherwise
+  // the offer is declined (no 101) and the request is answered over HTTP/1.1.
+  const std::string offer =
+      "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+      "Upgrade: h2c\r\n";
+  for (const std::string settings :
+       {"HTTP2-Settings: AASAAAAA\r\n",  // INITIAL_WINDOW_SIZE 2^31
+        "HTTP2-Settings: AAIAAAAC\r\n",  // ENABLE_PUSH 2
+        "HTTP2-Settings: AAMAAABk\r\nHTTP2-Settings: AAMAAABk\r\n"}) {
+    SCOPED_TRACE(settings);
+    auto connection = RawConnection::Connect(server_->http_port());
+    ASSERT_TRUE(connection.ok()) << connection.status();
+    ASSERT_TRUE(connection->Send(offer + settings + "\r\n").ok());
+    const std::string response = connection->ReadUntil("ok\n");
+    EXPECT_THAT(response, StartsWith("HTTP/1.1 200 OK\r\n"));
+    EXPECT_THAT(response, HasSubstr("\r\n\r\nok\n"));
+  }
+  // The same offer with one valid HTTP2-Settings is taken.
+  auto connection = RawConnection::Connect(server_->http_port());
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  ASSERT_TRUE(connection->Send(offer + "HTTP2-Settings: AAMAAABk\r\n\r\n").ok());
+  EXPECT_THAT(connection->ReadUntil("\r\n\r\n"),
+              StartsWith("HTTP/1.1 101 Switching Protocols\r\n"));
+}
+
 TEST_F(FrontEndTest, SigtermExitsZero) {
   EXPECT_EQ(Curl({Url("/healthz")}).output, "ok\n\n200 1.1");
   ASSERT_TRUE(server_->Signal(SIGTERM).ok());

@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/net/event_loop.h"
+#include "tests/unit/h2_raw_frames.h"
 
 namespace spillway {
 namespace {
@@ -644,6 +645,28 @@ TEST_F(Http2SessionTest, SettingsWithTooManyEntriesEndsTheConnection) {
   EXPECT_EQ(client_.goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
 }
 
+TEST_F(Http2SessionTest, ContinuationFloodEndsWithGoawayEnhanceYourCalm) {
+  options_.max_continuations = 8;
+  StartServer();
+  Pump();
+  // A header block that never ends: one small field per CONTINUATION frame.
+  std::string flood = testing::H2Frame(testing::kH2Headers, 0, 1,
+                                       testing::H2RequestBlock("GET", "/c"));
+  const std::string field("\x00\x01"
+                          "a"
+                          "\x01"
+                          "b",
+                          5);
+  constexpr uint8_t kContinuation = 0x9;
+  for (int i = 0; i < 20; ++i) flood += testing::H2Frame(kContinuation, 0, 1, field);
+  to_server_ += flood;
+  Pump();
+  EXPECT_TRUE(io_.closed());
+  EXPECT_TRUE(client_.got_goaway);
+  EXPECT_EQ(client_.goaway_code, NGHTTP2_ENHANCE_YOUR_CALM);
+  EXPECT_TRUE(handler_.exchanges.empty());
+}
+
 TEST_F(Http2SessionTest, ConcurrentStreamsBeyondTheCapAreRefused) {
   options_.max_concurrent_streams = 4;
   handler_.respond_on_end = false;  // keep them open
@@ -775,9 +798,16 @@ TEST_F(Http2SessionTest, UpgradeWithBadSettingsIsDeclined) {
   RequestHead head;
   head.method = "GET";
   head.path = "/u";
-  auto session = Http2Session::CreateFromUpgrade(&io_, &handler_, options_, "!!!", head);
-  EXPECT_EQ(session.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(io_.out.empty());
+  // Not base64url; a partial entry; then one forbidden value each (RFC 9113 §6.5.2):
+  // INITIAL_WINDOW_SIZE 2^31, ENABLE_PUSH 2, MAX_FRAME_SIZE 100.
+  for (const char* settings : {"!!!", "AAMAAGQ", "AASAAAAA", "AAIAAAAC", "AAUAAABk"}) {
+    SCOPED_TRACE(settings);
+    auto session =
+        Http2Session::CreateFromUpgrade(&io_, &handler_, options_, settings, head);
+    EXPECT_EQ(session.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(io_.out.empty());
+    EXPECT_TRUE(handler_.exchanges.empty());
+  }
 }
 
 }  // namespace
