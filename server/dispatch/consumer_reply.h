@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
+
 namespace spillway {
 
 struct ConsumerReply {
@@ -19,6 +21,11 @@ struct ConsumerReply {
   // A JSON error reply {"error":"<message>","status":<status>} with
   // content-type application/json.
   static ConsumerReply JsonError(int status, std::string_view message);
+
+  // OK if HTTP can carry it: a final status (200-599), header names that are RFC 9110
+  // tokens, values without control characters other than HTAB (a CR or LF would
+  // split an HTTP/1.1 response). Else kInvalidArgument saying which part is wrong.
+  absl::Status Validate() const;
 };
 
 }  // namespace spillway

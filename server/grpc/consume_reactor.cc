@@ -166,11 +166,18 @@ void ConsumeReactor::HandleReply(const v1::Reply& reply) {
                                   "the first message must be Attach"));
     return;
   }
-  // A reply for no upload, or a stale one, is dropped.
-  if (delivery_ == nullptr || pending_reply_.has_value()) return;
-  if (reply.upload_id().empty() ? !started_sent_ : reply.upload_id() != upload_id_) {
+  // Which upload a Reply answers must be said: one without an id could be a late
+  // second answer to the upload before, and would answer the next one, which this
+  // consumer may not even have seen (DESIGN.md §3: no 2xx that no consumer gave).
+  if (reply.upload_id().empty()) {
+    FinishWithLocked(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                  "Reply.upload_id is required (the RequestStarted "
+                                  "upload_id of the upload being answered)"));
     return;
   }
+  // A reply for no upload, or a stale one, is dropped.
+  if (delivery_ == nullptr || pending_reply_.has_value()) return;
+  if (reply.upload_id() != upload_id_) return;
   pending_reply_ = FromProtoReply(reply);
 }
 
@@ -269,7 +276,6 @@ void ConsumeReactor::OnEvent(uint64_t generation, absl::StatusOr<UploadEvent> ev
       // delivery), or took a streamed chunk's buffer: of that chunk only data.size()
       // is read now.
       out_ready_ = true;
-      out_is_started_ = std::holds_alternative<RequestStartedEvent>(*event);
       if (const auto* chunk = std::get_if<ChunkEvent>(&*event)) {
         chunk_bytes_in_flight_ = chunk->data.size();
       }
@@ -304,7 +310,6 @@ void ConsumeReactor::StartNewGenerationLocked() {
   last_event_taken_ = false;
   over_ = false;
   watch_wanted_ = false;
-  started_sent_ = false;
   release_after_write_ = false;
   pending_reply_.reset();
   event_error_ = absl::OkStatus();
@@ -366,7 +371,6 @@ ConsumeReactor::Action ConsumeReactor::NextActionLocked() {
   if (out_ready_ && !write_in_flight_ && !broken_) {
     out_ready_ = false;
     write_in_flight_ = true;
-    if (out_is_started_) started_sent_ = true;
     action.kind = Action::Kind::kWrite;
     return action;
   }

@@ -24,8 +24,8 @@
 // (Delivery::NotifyWhenOver): the reply timed out (504) or the uploader went away.
 // Then one more Next() yields RequestAborted, which is written like any other, and
 // the stream is free for the next upload. A late Reply naming the aborted upload is
-// dropped; one naming no upload counts only once the next upload's RequestStarted
-// has been sent, since before that it cannot be meant for it.
+// dropped. A Reply naming no upload ends the stream (INVALID_ARGUMENT): it could be a
+// second answer to the upload before, arriving when the next one is held.
 //
 // Ownership: gRPC owns nothing here; the reactor is heap-allocated by
 // IngestService::Consume and deletes itself in OnDone(), and only there. It leaves
@@ -131,7 +131,6 @@ class ConsumeReactor final
   // RequestAborted.
   bool over_ ABSL_GUARDED_BY(mu_) = false;
   bool watch_wanted_ ABSL_GUARDED_BY(mu_) = false;  // RequestFinished was taken
-  bool started_sent_ ABSL_GUARDED_BY(mu_) = false;  // RequestStarted is being written
   bool release_after_write_ ABSL_GUARDED_BY(mu_) = false;  // RequestAborted
   std::optional<ConsumerReply> pending_reply_ ABSL_GUARDED_BY(mu_);
   absl::Status event_error_ ABSL_GUARDED_BY(mu_);
@@ -142,7 +141,6 @@ class ConsumeReactor final
   ServerMessageEncoder encoder_;  // used under mu_ while no write is in flight
   grpc::ByteBuffer out_;          // written under mu_ while no write is in flight
   bool out_ready_ ABSL_GUARDED_BY(mu_) = false;
-  bool out_is_started_ ABSL_GUARDED_BY(mu_) = false;  // out_ is RequestStarted
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t chunk_bytes_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 

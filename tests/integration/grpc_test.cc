@@ -45,6 +45,7 @@ using ::spillway::testing::ScopedTestDir;
 using ::spillway::testing::Sha256Hex;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 
 
@@ -94,6 +95,8 @@ class TestConsumer {
     bool keep_data = true;
     // Sleeps this long after each Chunk: a slow consumer.
     absl::Duration sleep_per_chunk = absl::ZeroDuration();
+    // Added to every Reply, after its content-type.
+    std::vector<std::pair<std::string, std::string>> reply_headers;
   };
 
   TestConsumer(uint16_t port, Options options) : options_(std::move(options)) {
@@ -242,7 +245,7 @@ class TestConsumer {
     }
   }
 
-  static v1::ConsumerMessage MakeReply(const ReceivedUpload& upload, uint32_t status) {
+  v1::ConsumerMessage MakeReply(const ReceivedUpload& upload, uint32_t status) const {
     v1::ConsumerMessage message;
     v1::Reply* reply = message.mutable_reply();
     reply->set_upload_id(upload.started.upload_id());
@@ -250,6 +253,11 @@ class TestConsumer {
     v1::Header* header = reply->add_headers();
     header->set_name("Content-Type");
     header->set_value("application/json");
+    for (const auto& [name, value] : options_.reply_headers) {
+      header = reply->add_headers();
+      header->set_name(name);
+      header->set_value(value);
+    }
     reply->set_body(upload.reply_body);
     return message;
   }
@@ -888,6 +896,50 @@ TEST_F(GrpcTest, ConsumeStreamMustStartWithAttach) {
   v1::ServerMessage message;
   EXPECT_FALSE(stream->Read(&message));
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(GrpcTest, ReplyHeaderThatWouldSplitTheResponseGets502) {
+  StartServer();
+  TestConsumer::Options options;
+  options.reply_headers = {{"x-ok", "fine\r\nset-cookie: injected=1"}};
+  auto consumer = AddConsumer(options);
+  for (const std::string protocol : {"--http1.1", "--http2-prior-knowledge"}) {
+    SCOPED_TRACE(protocol);
+    const HttpResult result = Curl({protocol, "-i", "--data-binary", "hello"});
+    EXPECT_EQ(result.status, 502) << result.body << result.errors;
+    EXPECT_THAT(result.body, HasSubstr("cannot be sent as HTTP"));
+    EXPECT_THAT(result.body, Not(HasSubstr("set-cookie: injected")));
+    EXPECT_THAT(result.body, Not(HasSubstr("x-ok: fine")));
+  }
+}
+
+TEST_F(GrpcTest, ReplyWithoutUploadIdEndsTheConsumeStream) {
+  // Such a Reply could be a late second answer to the upload before; taken for the
+  // one the stream holds now, it would answer an upload the consumer has not seen.
+  StartServer({"--dispatch-timeout=1s"});
+  auto stub = IngestStub(server_->grpc_port());
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = stub->Consume(&context);
+  v1::ConsumerMessage attach;
+  attach.mutable_attach()->set_name("no-ids");
+  ASSERT_TRUE(stream->Write(attach));
+  HttpResult result;
+  std::thread uploader([&] { result = Curl({"--data-binary", "hello"}); });
+  v1::ServerMessage message;
+  ASSERT_TRUE(stream->Read(&message));
+  ASSERT_TRUE(message.has_request_started());
+  v1::ConsumerMessage reply;
+  reply.mutable_reply()->set_status(201);  // no upload_id
+  ASSERT_TRUE(stream->Write(reply));
+  while (stream->Read(&message)) {
+  }
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("upload_id"));
+  uploader.join();
+  // Not the 201: the upload went back to the queue, where no consumer was left.
+  EXPECT_EQ(result.status, 503) << result.body;
 }
 
 // Waits for `tag` on `cq`; false if the operation failed.

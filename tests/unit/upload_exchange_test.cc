@@ -188,6 +188,23 @@ TEST_F(UploadExchangeTest, BufferedUploadIsDispatchedWholeAndTheReplyIsTheRespon
   EXPECT_THAT(dir_.List(), IsEmpty());  // answered: the spilled file is gone
 }
 
+TEST_F(UploadExchangeTest, ConsumerReplyThatIsNotValidHttpBecomes502) {
+  Start("POST", "application/octet-stream", 5);
+  ASSERT_TRUE(Send("hello").ok());
+  std::unique_ptr<Delivery> delivery = consumer_->Take();
+  ASSERT_NE(delivery, nullptr);
+  Drain(*delivery);
+  ConsumerReply reply;
+  reply.status = 201;
+  reply.headers.emplace_back("x-ok", "fine\r\nset-cookie: injected=1");
+  delivery->Reply(reply);
+  std::optional<HttpResponse> response = WaitForResponse();
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->status, 502);
+  EXPECT_THAT(response->body, HasSubstr("x-ok"));
+  EXPECT_THAT(response->headers, Not(Contains(Key("x-ok"))));
+}
+
 TEST_F(UploadExchangeTest, RawBodyIsOneUnnamedFile) {
   const std::string data = TestBytes(500);
   Start("PUT", "application/octet-stream", data.size());
