@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/admin/metrics.h"
+#include "server/common/utf8.h"
 #include "server/common/string_view_compat.h"
 #include "server/dispatch/buffered_upload_source.h"
 #include "server/net/event_loop.h"
@@ -64,6 +65,21 @@ const UploadMetrics& Metrics() {
   return metrics;
 }
 
+// Request metadata reaches gRPC consumers in proto3 strings, which must be UTF-8
+// (see utf8.h); HTTP allows other bytes in header values, so this is checked here.
+absl::Status CheckMetadataIsUtf8(const RequestHead& head) {
+  if (!IsValidUtf8(head.path) || !IsValidUtf8(head.query)) {
+    return absl::InvalidArgumentError("the request target is not valid UTF-8");
+  }
+  for (const auto& [name, value] : head.headers) {
+    if (!IsValidUtf8(value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("header \"", name, "\" is not valid UTF-8"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Framing is the session's business, whatever the consumer put in its reply.
 bool IsHopByHop(std::string_view name) {
   return name == "connection" || name == "content-length" ||
@@ -96,6 +112,10 @@ void UploadExchange::Begin(RequestHead head) {
   }
   in_flight_ = true;
   Metrics().in_flight->Add(1);
+  if (absl::Status status = CheckMetadataIsUtf8(head); !status.ok()) {
+    RespondError(status);
+    return;
+  }
   const std::optional<uint64_t> content_length = head.content_length;
   request_ = RequestInfoFromHead(std::move(head));
   const UploadSettings& settings = options_->settings;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/common/status_macros.h"
 #include "server/common/string_view_compat.h"
+#include "server/common/utf8.h"
 #include "server/upload/header_params.h"
 #include "server/upload/multipart_error.h"
 
@@ -24,43 +25,6 @@ std::string Quote(std::string_view s) {
 absl::Status Malformed(std::string_view what) {
   return MakeMultipartError(MultipartError::kMalformedPartHeader,
                             absl::StrCat("malformed multipart part header: ", AbslView(what)));
-}
-
-// Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above U+10FFFF.
-bool IsValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    const auto c1 = static_cast<unsigned char>(s[i + 1]);
-    if (c1 < lo || c1 > hi) return false;
-    for (size_t k = 2; k < len; ++k) {
-      const auto ck = static_cast<unsigned char>(s[i + k]);
-      if (ck < 0x80 || ck > 0xBF) return false;
-    }
-    i += len;
-  }
-  return true;
 }
 
 // The end of the line starting at `pos` (the index of its CR), or an error for a line
@@ -85,6 +49,14 @@ bool HasControlByte(std::string_view s) {
     const auto byte = static_cast<unsigned char>(c);
     return byte < 0x20 || byte == 0x7F;
   });
+}
+
+// Names, filenames and content types reach gRPC consumers in proto3 strings, which
+// must be UTF-8 (see utf8.h).
+absl::Status CheckUtf8(std::string_view what, std::string_view value) {
+  if (IsValidUtf8(value)) return absl::OkStatus();
+  return Malformed(
+      absl::StrCat(AbslView(what), " \"", Quote(value), "\" is not valid UTF-8"));
 }
 
 // Assigns into an engaged optional, keeping the capacity of the previous part's name.
@@ -154,6 +126,7 @@ absl::Status PartHeaderParser::Parse(std::string_view block, PartHeaders* out) {
     } else if (EqualsIgnoreCaseAscii(name, "Content-Type")) {
       if (seen_content_type) return Malformed("Content-Type given twice");
       seen_content_type = true;
+      RETURN_IF_ERROR(CheckUtf8("Content-Type", value));
       out->content_type.assign(value);
     }
   }
@@ -187,6 +160,7 @@ absl::Status PartHeaderParser::ParseContentDisposition(std::string_view value,
       if (HasControlByte(value_)) {
         return Malformed(absl::StrCat("control character in name \"", Quote(value_), "\""));
       }
+      RETURN_IF_ERROR(CheckUtf8("name", value_));
       out->name.assign(value_);
     } else if (EqualsIgnoreCaseAscii(attribute, "filename")) {
       if (seen_filename) return Malformed("Content-Disposition filename given twice");
@@ -195,11 +169,13 @@ absl::Status PartHeaderParser::ParseContentDisposition(std::string_view value,
         return Malformed(
             absl::StrCat("control character in filename \"", Quote(value_), "\""));
       }
+      RETURN_IF_ERROR(CheckUtf8("filename", value_));
       if (!seen_filename_star) SetFilename(value_, out);
     } else if (EqualsIgnoreCaseAscii(attribute, "filename*")) {
       if (seen_filename_star) return Malformed("Content-Disposition filename* given twice");
       seen_filename_star = true;
       RETURN_IF_ERROR(DecodeRfc5987Value(value_, &decoded_));
+      RETURN_IF_ERROR(CheckUtf8("filename*", decoded_));
       SetFilename(decoded_, out);
     }
   }

@@ -191,6 +191,26 @@ TEST_F(UploadLimitsTest, SpillPastMaxSpillBytesGets507AndTheBudgetComesBack) {
   EXPECT_TRUE(MetricSoon("spillway_spilled_bytes", 0));
 }
 
+TEST_F(UploadLimitsTest, MetadataThatIsNotUtf8Gets400) {
+  // Header values, names and filenames reach gRPC consumers as proto3 strings, which
+  // must be UTF-8: a Latin-1 byte (allowed by HTTP) would break every consumer stream
+  // the upload went to. Refused at the edge instead, saying which field.
+  StartWith({});
+  for (const std::string protocol : {"--http1.1", "--http2-prior-knowledge"}) {
+    SCOPED_TRACE(protocol);
+    HttpResult result = Curl({protocol, "-H", "X-Name: caf\xe9", "--data-binary", "x"});
+    EXPECT_EQ(result.status, 400) << result.body << result.errors;
+    EXPECT_THAT(result.body, HasSubstr("header \\\"x-name\\\" is not valid UTF-8"));
+    ExpectStillServesAndTempDirEmpty();
+    result = Curl({protocol, "-F",
+                   "f=@" + WriteInput("in.bin", RandomishBytes(100 * 1024, 1)) +
+                       ";filename=caf\xe9.bin"});
+    EXPECT_EQ(result.status, 400) << result.body << result.errors;
+    EXPECT_THAT(result.body, HasSubstr("is not valid UTF-8"));
+    ExpectStillServesAndTempDirEmpty();
+  }
+}
+
 TEST_F(UploadLimitsTest, ChunkedMultipartPastMaxBodySizeCountsItsSpillOnce) {
   // Sent chunked, the body has no length: it is received buffered, its file spilling,
   // until it passes MAX_BODY_SIZE (1 MiB) and goes on as a stream. The megabyte it had

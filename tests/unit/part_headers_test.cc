@@ -151,6 +151,22 @@ TEST(PartHeaders, ControlBytesInNameOrFilenameAreMalformed) {
             "caf\xc3\xa9");
 }
 
+TEST(PartHeaders, NamesAndFilenamesThatAreNotUtf8AreMalformed) {
+  // They reach gRPC consumers as proto3 strings, which must be UTF-8.
+  for (std::string_view value : {
+           "form-data; name=\"f\"; filename=\"caf\xe9.txt\"",      // Latin-1
+           "form-data; name=\"caf\xe9\"",
+           "form-data; name=f; filename=\xc3",                      // truncated
+           "form-data; name=\"f\"; filename*=UTF-8''caf%E9.txt",   // decoded: Latin-1
+       }) {
+    EXPECT_THAT(DispositionError(value), Optional(MultipartError::kMalformedPartHeader))
+        << value;
+  }
+  // ISO-8859-1 in filename* is transcoded, so it stays valid.
+  EXPECT_EQ(Disposition("form-data; name=f; filename*=ISO-8859-1''caf%E9").filename,
+            "caf\xc3\xa9");
+}
+
 TEST(PartHeaders, RepeatedParametersAreMalformed) {
   for (std::string_view value : {"form-data; name=a; name=b",
                                  "form-data; name=a; filename=x; FILENAME=y",
