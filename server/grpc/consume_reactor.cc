@@ -75,7 +75,9 @@ struct ConsumeReactor::Action {
   Dispatcher::ConsumerId consumer_id = 0;  // kUnregister
 };
 
-ConsumeReactor::ConsumeReactor(Dispatcher* dispatcher) : dispatcher_(dispatcher) {
+ConsumeReactor::ConsumeReactor(Dispatcher* dispatcher,
+                               grpc::CallbackServerContext* context)
+    : dispatcher_(dispatcher), context_(context) {
   StartRead(&in_bytes_);
 }
 
@@ -251,6 +253,7 @@ void ConsumeReactor::AcceptDelivery(std::unique_ptr<Delivery> delivery) {
       upload_id_ = std::string(delivery->upload_id());
       delivery_ = std::move(delivery);
       StartNewGenerationLocked();
+      watch_wanted_ = true;  // see OnOver
     }
   }
   if (refused != nullptr) {
@@ -291,10 +294,21 @@ void ConsumeReactor::OnEvent(uint64_t generation, absl::StatusOr<UploadEvent> ev
 }
 
 void ConsumeReactor::OnOver(uint64_t generation) {
+  bool cancel = false;
   {
     MutexLock lock(&mu_);
     if (generation != generation_ || delivery_ == nullptr) return;  // let go already
     over_ = true;
+    // Our write has waited about REPLY_TIMEOUT: the consumer stopped reading (for an
+    // uploader that merely went away, a recent write just completes as usual).
+    cancel = write_in_flight_ && absl::Now() - write_started_at_ >=
+                                     dispatcher_->settings().reply_timeout / 2;
+  }
+  if (cancel) {
+    // The stuck write then completes (not ok), and the stream ends like any broken
+    // one: the delivery, its files and the consumer's slot go.
+    context_->TryCancel();
+    return;
   }
   Drive();
 }
@@ -371,6 +385,7 @@ ConsumeReactor::Action ConsumeReactor::NextActionLocked() {
   if (out_ready_ && !write_in_flight_ && !broken_) {
     out_ready_ = false;
     write_in_flight_ = true;
+    write_started_at_ = absl::Now();
     action.kind = Action::Kind::kWrite;
     return action;
   }

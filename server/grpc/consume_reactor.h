@@ -23,7 +23,11 @@
 // delivery to say if the upload ends before the consumer replies
 // (Delivery::NotifyWhenOver): the reply timed out (504) or the uploader went away.
 // Then one more Next() yields RequestAborted, which is written like any other, and
-// the stream is free for the next upload. A late Reply naming the aborted upload is
+// the stream is free for the next upload. The watch is set from the delivery's start,
+// so an upload that ends while the consumer has not even taken the message being
+// written (for REPLY_TIMEOUT: it stopped reading) cancels the call: otherwise that
+// write, and with it the upload's temp files and the stream, would be held for as
+// long as the consumer stays silent. A late Reply naming the aborted upload is
 // dropped. A Reply naming no upload ends the stream (INVALID_ARGUMENT): it could be a
 // second answer to the upload before, arriving when the next one is held.
 //
@@ -70,8 +74,9 @@ namespace spillway {
 class ConsumeReactor final
     : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  // `dispatcher` is not owned and must outlive the gRPC server.
-  explicit ConsumeReactor(Dispatcher* dispatcher);
+  // `dispatcher` is not owned and must outlive the gRPC server; `context` is the
+  // call's (gRPC's, valid until OnDone).
+  ConsumeReactor(Dispatcher* dispatcher, grpc::CallbackServerContext* context);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -109,6 +114,7 @@ class ConsumeReactor final
   void FinishWithLocked(grpc::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Dispatcher* const dispatcher_;  // not owned
+  grpc::CallbackServerContext* const context_;  // not owned
   std::shared_ptr<StreamConsumer> consumer_;  // set by Attach
 
   Mutex mu_;
@@ -132,6 +138,7 @@ class ConsumeReactor final
   bool over_ ABSL_GUARDED_BY(mu_) = false;
   bool watch_wanted_ ABSL_GUARDED_BY(mu_) = false;  // RequestFinished was taken
   bool release_after_write_ ABSL_GUARDED_BY(mu_) = false;  // RequestAborted
+  absl::Time write_started_at_ ABSL_GUARDED_BY(mu_);  // of the write in flight
   std::optional<ConsumerReply> pending_reply_ ABSL_GUARDED_BY(mu_);
   absl::Status event_error_ ABSL_GUARDED_BY(mu_);
 

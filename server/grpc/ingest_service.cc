@@ -6,7 +6,7 @@ namespace spillway {
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* IngestService::Consume(
     grpc::CallbackServerContext* context) {
-  return new ConsumeReactor(options_.dispatcher);
+  return new ConsumeReactor(options_.dispatcher, context);
 }
 
 grpc::ServerReadReactor<v1::UploadRequest>* IngestService::Upload(

@@ -529,6 +529,29 @@ TEST_F(GrpcTest, ReplyTimeoutAbortsTheDeliveryAndFreesTheConsumeStream) {
   EXPECT_THAT(ListDir(spill_), IsEmpty());
 }
 
+TEST_F(GrpcTest, ConsumerThatStopsReadingLosesItsStreamAndKeepsNoTempFile) {
+  // It takes one Chunk of a spilled 24 MiB upload, then nothing for seconds: the
+  // server's writes back up behind gRPC flow control. At REPLY_TIMEOUT the uploader
+  // gets 504, and the call is cancelled, so that the temp file and the stream do not
+  // wait on the silent consumer.
+  StartServer({"--reply-timeout=1s", "--max-body-size=64Mi"});
+  TestConsumer::Options options;
+  options.sleep_per_chunk = absl::Seconds(6);
+  options.keep_data = false;
+  auto consumer = AddConsumer(options);
+  const std::string data = RandomishBytes(24 << 20, 17);
+  const HttpResult result = Curl({"-F", "file=@" + WriteInput("in.bin", data)});
+  EXPECT_EQ(result.status, 504) << result.body;
+  // Well before the consumer wakes up again.
+  bool empty = false;
+  for (int i = 0; i < 30 && !empty; ++i) {
+    empty = ListDir(spill_).empty();
+    if (!empty) absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(empty) << "the temp file waits for the silent consumer";
+  EXPECT_THAT(Metrics(), HasSubstr("spillway_spilled_bytes 0\n"));
+}
+
 TEST_F(GrpcTest, EarlyReplyAfterRequestStartedAnswersTheUploader) {
   StartServer();
   TestConsumer::Options options;
