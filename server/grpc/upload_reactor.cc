@@ -10,6 +10,7 @@
 #include "server/dispatch/buffered_upload_source.h"
 #include "server/grpc/grpc_metrics.h"
 #include "server/grpc/proto_conversions.h"
+#include "server/grpc/upload_part_limits.h"
 
 namespace spillway {
 namespace {
@@ -148,12 +149,14 @@ absl::Status UploadReactor::Handle(const v1::UploadRequest& request) {
   switch (request.kind_case()) {
     case v1::UploadRequest::kField: {
       if (absl::Status status = EndFile(); !status.ok()) return status;
+      RETURN_IF_ERROR(BeginPart(request));
       upload_.order.push_back({false, upload_.fields.size()});
       upload_.fields.push_back({request.field().name(), request.field().value()});
       return absl::OkStatus();
     }
     case v1::UploadRequest::kFile: {
       if (absl::Status status = EndFile(); !status.ok()) return status;
+      RETURN_IF_ERROR(BeginPart(request));
       const v1::FileHeader& header = request.file();
       RETURN_IF_ERROR(CheckDeclaredSize(header, options_->file.max_size));
       auto file = std::make_unique<UploadedFile>(header.field_name(), header.filename(),
@@ -186,6 +189,14 @@ absl::Status UploadReactor::Handle(const v1::UploadRequest& request) {
     default:
       return absl::InvalidArgumentError("UploadRequest without a kind");
   }
+}
+
+absl::Status UploadReactor::BeginPart(const v1::UploadRequest& request) {
+  // Refused before it is kept: no part past a limit takes memory.
+  RETURN_IF_ERROR(
+      CheckPartLimits(request, upload_.order.size(), options_->stream.multipart));
+  metadata_bytes_ += PartMetadataBytes(request);
+  return absl::OkStatus();
 }
 
 absl::Status UploadReactor::HandleStart(const v1::UploadStart& start) {
@@ -227,9 +238,11 @@ absl::Status UploadReactor::StartStream(RequestInfo request) {
 }
 
 bool UploadReactor::OverMaxBodySize() const {
-  // A declared total decided the mode at UploadStart, as Content-Length does.
+  // A declared total decided the mode at UploadStart, as Content-Length does. The
+  // parts' metadata counts as an HTTP body's part headers count toward its length.
   return stream_ == nullptr && !declared_total_.has_value() &&
-         options_->max_body_size != 0 && bytes_sent_ > options_->max_body_size;
+         options_->max_body_size != 0 &&
+         bytes_sent_ + metadata_bytes_ > options_->max_body_size;
 }
 
 absl::Status UploadReactor::SwitchToStream() {

@@ -5,30 +5,42 @@
 //    reactor assembles a BufferedUpload as messages arrive (each file in memory up to
 //    FILE_UPLOAD_MAX_MEMORY_SIZE, spilled to a temp file past it, refused past
 //    FILE_UPLOAD_MAX_SIZE) and submits it to the Dispatcher when the client
-//    half-closes.
+//    half-closes. No multipart parser sees its parts, so each Field and FileHeader
+//    is held to the parser's limits before it is kept (upload_part_limits.h):
+//    MAX_PARTS, MAX_FIELD_SIZE, and MAX_PART_HEADER_BYTES over the sum of a part's
+//    field name, filename and content type, what an HTTP part carries in its header
+//    block.
 //  - Stream (declared total_size over MAX_BODY_SIZE): dispatched at UploadStart; the
 //    messages are framed as a multipart/form-data body (MultipartFramer) and fed to a
 //    StreamUploadSource, the same one HTTP uploads stream through. When its queue is
 //    over the high watermark the reactor stops reading (no StartRead, so gRPC flow
 //    control holds the client back) and reads again on Resume(). total_bytes in
 //    RequestFinished then counts the framed body.
-//  - Undeclared size grown past MAX_BODY_SIZE (field and file bytes): switched to
-//    stream mode as UploadExchange does for an HTTP body of unknown length. The
-//    upload is dispatched as a stream at once, and what was buffered so far (the
-//    "prefix": fields, finished files and the open file's first bytes) is replayed
-//    into the stream source, framed, one chunk at a time under its watermarks while
-//    no read is started; then the live messages follow, the open file's chunks
+//  - Undeclared size grown past MAX_BODY_SIZE: switched to stream mode as
+//    UploadExchange does for an HTTP body of unknown length. What counts toward it is
+//    the field and file bytes plus the parts' metadata (field names, filenames,
+//    content types), as an HTTP body's length counts its part headers. The upload is
+//    dispatched as a stream at once, and what was buffered so far (the "prefix":
+//    fields, finished files and the open file's first bytes) is replayed into the
+//    stream source, framed, one chunk at a time under its watermarks while no read
+//    is started; then the live messages follow, the open file's chunks
 //    continuing its part. Resume() comes under the source's lock, where Feed() cannot
 //    be called, so a paused replay is picked up again on a gRPC thread through a
 //    grpc::Alarm set to fire at once (the gRPC counterpart of posting to the loop).
+// A declared total_size counts field and file bytes only (ingest.proto) and decides
+// the mode up front, as Content-Length does; a declared buffered upload's metadata is
+// then bounded by MAX_PARTS times MAX_PART_HEADER_BYTES rather than by MAX_BODY_SIZE.
 // The answer (the consumer's Reply, or the dispatcher's own 502/503/504 in the same
 // shape) is the RPC's response, with gRPC status OK: the HTTP-style status travels in
 // Reply.status. It may come before the client has finished sending (an early reply).
 //
 // Errors in the stream itself end the RPC with a gRPC status, converted once from
 // absl::Status here: a malformed sequence (no start, chunk before a file, a size or
-// offset that does not add up) is INVALID_ARGUMENT, a file over its limit or a full
-// spill volume RESOURCE_EXHAUSTED, a cancelled call CANCELLED.
+// offset that does not add up) is INVALID_ARGUMENT, a file over its limit, a part over
+// a multipart limit (the parser's error in stream mode; worded alike, naming the
+// setting, in buffered mode) or a full spill volume RESOURCE_EXHAUSTED, a cancelled
+// call CANCELLED. A refused buffered upload's memory and temp files are freed before
+// the client hears of it.
 //
 // Ownership: heap-allocated by IngestService::Upload, deletes itself in OnDone() and
 // only there. The dispatcher's DoneCallback and the replay alarm reach it through a
@@ -78,7 +90,9 @@ struct UploadRpcOptions {
   // MAX_BODY_SIZE: a declared total_size over it streams, as does an undeclared
   // upload once its bytes pass it; 0 never streams.
   uint64_t max_body_size = 0;
-  StreamUploadOptions stream;  // chunk size, file limit, checksum, multipart limits
+  // Chunk size, file limit, checksum and multipart limits; the multipart limits hold
+  // for a buffered upload's parts too.
+  StreamUploadOptions stream;
 };
 
 class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
@@ -114,6 +128,9 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
 
   absl::Status Handle(const v1::UploadRequest& request);
   absl::Status HandleStart(const v1::UploadStart& start);
+  // A buffered upload's next Field or FileHeader: checks the multipart limits and
+  // counts its metadata.
+  absl::Status BeginPart(const v1::UploadRequest& request);
   // Dispatches a StreamUploadSource for `request`, framed as multipart.
   absl::Status StartStream(RequestInfo request);
   absl::Status HandleStreamed(const v1::UploadRequest& request);
@@ -158,8 +175,11 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
   v1::UploadRequest in_;
   bool started_ = false;
   std::optional<uint64_t> declared_total_;  // UploadStart.total_size
-  // Field and file bytes so far, in either mode (a buffered upload's total_bytes).
+  // Field and file bytes so far, in either mode (a buffered upload's total_bytes;
+  // what a declared total_size is held to).
   uint64_t bytes_sent_ = 0;
+  // The buffered parts' metadata bytes (PartMetadataBytes), toward MAX_BODY_SIZE.
+  uint64_t metadata_bytes_ = 0;
   BufferedUpload upload_;
   UploadedFile* current_file_ = nullptr;  // in upload_.files
   std::optional<uint64_t> declared_size_;  // of current_file_

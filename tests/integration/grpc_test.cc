@@ -773,6 +773,140 @@ TEST_F(GrpcTest, UploadRpcWithChunkBeforeFileIsInvalidArgument) {
   EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+// A buffered Upload RPC's parts are held to the multipart limits of an HTTP upload
+// (DESIGN.md §4), which a streamed one's parser applies: RESOURCE_EXHAUSTED naming the
+// limit. The servers below set them low: 4 parts, 256 bytes of part header, 1 KiB per
+// field.
+std::vector<std::string> SmallPartLimits() {
+  return {"--max-parts=4", "--max-part-header-bytes=256", "--max-field-size=1Ki"};
+}
+
+v1::UploadRequest FieldMessage(const std::string& name, const std::string& value) {
+  v1::UploadRequest request;
+  request.mutable_field()->set_name(name);
+  request.mutable_field()->set_value(value);
+  return request;
+}
+
+v1::UploadRequest FileMessage(const std::string& field_name, const std::string& filename,
+                              const std::string& content_type) {
+  v1::UploadRequest request;
+  request.mutable_file()->set_field_name(field_name);
+  request.mutable_file()->set_filename(filename);
+  request.mutable_file()->set_content_type(content_type);
+  return request;
+}
+
+// A buffered Upload RPC to /grpc/files: a 100 KiB file, spilled past the tests' 64Ki
+// FILE_UPLOAD_MAX_MEMORY_SIZE (so a refusal has a temp file to remove), then `parts`,
+// then the half-close.
+grpc::Status UploadPartsOverGrpc(uint16_t port, const std::vector<v1::UploadRequest>& parts) {
+  auto stub = IngestStub(port);
+  grpc::ClientContext context;
+  v1::Reply reply;
+  auto writer = stub->Upload(&context, &reply);
+  v1::UploadRequest request;
+  request.mutable_start()->set_path("/grpc/files");
+  bool ok = writer->Write(request);
+  ok = ok && writer->Write(FileMessage("file", "spilled.bin", ""));
+  request.Clear();
+  request.mutable_chunk()->set_data(RandomishBytes(100 * 1024, 21));
+  ok = ok && writer->Write(request);
+  for (const v1::UploadRequest& part : parts) ok = ok && writer->Write(part);
+  if (ok) writer->WritesDone();
+  return writer->Finish();
+}
+
+// After a refused upload: nothing of it is left on disk, nothing of it reached the
+// consumer, and the server still takes a valid Upload RPC.
+void ExpectServesAfterRefusal(uint16_t port, TestConsumer& consumer,
+                              const std::string& spill_dir) {
+  EXPECT_THAT(ListDir(spill_dir), IsEmpty());
+  const std::string data = RandomishBytes(100 * 1024, 22);
+  v1::Reply reply;
+  const grpc::Status status = UploadOverGrpc(port, data, std::nullopt, &reply);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(reply.status(), 201u);
+  ASSERT_TRUE(consumer.WaitForUploads(1));
+  const std::vector<ReceivedUpload> uploads = consumer.uploads();
+  ASSERT_EQ(uploads.size(), 1u);
+  ASSERT_EQ(uploads[0].files.size(), 1u);
+  ExpectIntact(uploads[0].files[0], data);
+  EXPECT_THAT(ListDir(spill_dir), IsEmpty());
+}
+
+TEST_F(GrpcTest, BufferedUploadRpcWithMorePartsThanMaxPartsIsResourceExhausted) {
+  StartServer(SmallPartLimits());
+  TestConsumer::Options options;
+  options.path_prefixes = {"/grpc"};
+  auto consumer = AddConsumer(options);
+  // The file and four fields: five parts.
+  const grpc::Status status =
+      UploadPartsOverGrpc(server_->grpc_port(), std::vector(4, FieldMessage("f", "v")));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("more than 4 parts (MAX_PARTS)"));
+  ExpectServesAfterRefusal(server_->grpc_port(), *consumer, spill_);
+}
+
+TEST_F(GrpcTest, BufferedUploadRpcWithFieldOverMaxFieldSizeIsResourceExhausted) {
+  StartServer(SmallPartLimits());
+  TestConsumer::Options options;
+  options.path_prefixes = {"/grpc"};
+  auto consumer = AddConsumer(options);
+  const grpc::Status status = UploadPartsOverGrpc(
+      server_->grpc_port(), {FieldMessage("big", std::string(1025, 'x'))});
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("larger than 1024 bytes (MAX_FIELD_SIZE)"));
+  ExpectServesAfterRefusal(server_->grpc_port(), *consumer, spill_);
+}
+
+// A part's field name, filename and content type are what an HTTP part carries in its
+// header block: MAX_PART_HEADER_BYTES caps them together, a field's name alone.
+TEST_F(GrpcTest, BufferedUploadRpcWithPartMetadataOverMaxPartHeaderBytesIsResourceExhausted) {
+  StartServer(SmallPartLimits());
+  TestConsumer::Options options;
+  options.path_prefixes = {"/grpc"};
+  auto consumer = AddConsumer(options);
+  // 300 bytes of metadata each, none of a file's three over 256 on its own.
+  const v1::UploadRequest parts[] = {
+      FileMessage(std::string(100, 'n'), std::string(100, 'f'), std::string(100, 't')),
+      FieldMessage(std::string(300, 'n'), "v")};
+  for (const v1::UploadRequest& part : parts) {
+    SCOPED_TRACE(part.has_file() ? "file" : "field");
+    const grpc::Status status = UploadPartsOverGrpc(server_->grpc_port(), {part});
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << status.error_message();
+    EXPECT_THAT(status.error_message(),
+                HasSubstr("larger than 256 bytes (MAX_PART_HEADER_BYTES)"));
+    EXPECT_THAT(ListDir(spill_), IsEmpty());
+  }
+  ExpectServesAfterRefusal(server_->grpc_port(), *consumer, spill_);
+}
+
+// Field names, filenames and content types count toward MAX_BODY_SIZE as an HTTP
+// body's part headers do: an upload of undeclared size that they take past it streams.
+TEST_F(GrpcTest, UploadRpcWhosePartMetadataPassesMaxBodySizeSwitchesToStream) {
+  StartServer();  // MAX_BODY_SIZE 1Mi; parts up to 16Ki of header, 1000 of them
+  TestConsumer::Options options;
+  options.path_prefixes = {"/grpc"};
+  auto consumer = AddConsumer(options);
+  // 100 KiB of file, then 80 empty fields with 15 KiB names: 1.3 MiB in all.
+  std::vector<v1::UploadRequest> parts;
+  for (int i = 0; i < 80; ++i) {
+    parts.push_back(FieldMessage(absl::StrCat(i, std::string(15 * 1024, 'n')), ""));
+  }
+  const grpc::Status status = UploadPartsOverGrpc(server_->grpc_port(), parts);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(consumer->WaitForUploads(1));
+  const ReceivedUpload upload = consumer->uploads().back();
+  EXPECT_EQ(upload.started.mode(), v1::MODE_STREAM);
+  ASSERT_EQ(upload.fields.size(), 80u);
+  EXPECT_EQ(upload.fields[79].first, parts[79].field().name());
+  EXPECT_THAT(ListDir(spill_), IsEmpty());
+}
+
 TEST_F(GrpcTest, ManyConcurrentUploadsOverEightStreamsAreEachAnsweredOnce) {
   StartServer();
   std::vector<std::unique_ptr<TestConsumer>> consumers;
