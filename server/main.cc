@@ -127,8 +127,9 @@ int Run(int argc, char** argv) {
       UploadPipeline::Start(*upload_settings, *pipeline_settings);
   if (!pipeline.ok()) return Fail(kExitStartupFailure, pipeline.status());
   // MAX_CONCURRENT_UPLOADS: only uploads are capped; the admin paths always answer.
-  ConcurrencyLimitedHandler limited_upload((*pipeline)->handler(),
-                                           server_settings->max_concurrent_uploads, &metrics);
+  // MAX_CONCURRENT_UPLOADS counts HTTP uploads and gRPC Upload calls together.
+  UploadSlots upload_slots(server_settings->max_concurrent_uploads, &metrics);
+  ConcurrencyLimitedHandler limited_upload((*pipeline)->handler(), &upload_slots);
   Router router(&admin, AdminHandler::Paths(), &limited_upload);
   InstrumentedHandler handler(&router, &metrics, server_settings->access_log);
 
@@ -174,6 +175,7 @@ int Run(int argc, char** argv) {
   grpc_options.upload.stream.max_file_size = upload_settings->file_upload_max_size;
   grpc_options.upload.stream.checksum = upload_settings->file_upload_checksum;
   grpc_options.upload.stream.multipart = upload_settings->multipart_limits();
+  grpc_options.upload.slots = &upload_slots;
   absl::StatusOr<std::unique_ptr<GrpcServer>> grpc_server =
       GrpcServer::Start(std::move(grpc_options));
   if (!grpc_server.ok()) return Fail(kExitStartupFailure, grpc_server.status());
@@ -189,7 +191,9 @@ int Run(int argc, char** argv) {
   (*grpc_server)->BeginDrain();  // health NOT_SERVING; consumers stay to answer
   const absl::Time deadline = absl::Now() + server_settings->drain_timeout;
   bool forced = false;
-  while ((*server)->open_connections() > 0 || handler.in_flight() > 0) {
+  // HTTP connections and requests, and gRPC Upload calls (their slots).
+  while ((*server)->open_connections() > 0 || handler.in_flight() > 0 ||
+         upload_slots.in_flight() > 0) {
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) {
       forced = true;

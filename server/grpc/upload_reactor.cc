@@ -29,10 +29,12 @@ absl::Status CheckDeclaredSize(const v1::FileHeader& header, uint64_t max_size) 
 }  // namespace
 
 UploadReactor::UploadReactor(grpc::CallbackServerContext* context, v1::Reply* response,
-                             const UploadRpcOptions* options)
+                             const UploadRpcOptions* options,
+                             std::optional<UploadSlot> slot)
     : context_(context),
       response_(response),
       options_(options),
+      slot_(std::move(slot)),
       link_(std::make_shared<Link>()) {
   {
     MutexLock lock(&link_->mu);

@@ -74,6 +74,7 @@
 #include "server/common/mutex.h"
 #include "server/dispatch/dispatcher.h"
 #include "server/dispatch/stream_upload_source.h"
+#include "server/dispatch/upload_slots.h"
 #include "server/grpc/multipart_framer.h"
 #include "server/upload/buffered_upload.h"
 #include "server/upload/file_chunk_reader.h"
@@ -93,6 +94,9 @@ struct UploadRpcOptions {
   // Chunk size, file limit, checksum and multipart limits; the multipart limits hold
   // for a buffered upload's parts too.
   StreamUploadOptions stream;
+  // MAX_CONCURRENT_UPLOADS, shared with HTTP uploads; not owned, outlives the gRPC
+  // server. Null: no limit.
+  UploadSlots* slots = nullptr;
 };
 
 class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
@@ -101,7 +105,7 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
   // `context`, `response` and `options` must outlive the reactor (gRPC's, and the
   // service's).
   UploadReactor(grpc::CallbackServerContext* context, v1::Reply* response,
-                const UploadRpcOptions* options);
+                const UploadRpcOptions* options, std::optional<UploadSlot> slot);
 
   void OnReadDone(bool ok) override;
   void OnCancel() override;
@@ -169,6 +173,8 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
   grpc::CallbackServerContext* const context_;  // not owned
   v1::Reply* const response_;                   // not owned
   const UploadRpcOptions* const options_;       // not owned
+  // Held until the reactor is deleted (OnDone): the drain waits for it.
+  std::optional<UploadSlot> slot_;
   const std::shared_ptr<Link> link_;
 
   // Read-reaction state.

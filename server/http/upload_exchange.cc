@@ -42,7 +42,6 @@ RequestInfo RequestInfoFromHead(RequestHead&& head) {
 }
 
 struct UploadMetrics {
-  Gauge* in_flight;
   Counter* memory_bytes;
   Counter* spill_bytes;
   Counter* stream_bytes;
@@ -56,8 +55,6 @@ const UploadMetrics& Metrics() {
     constexpr std::string_view kBytesHelp =
         "Upload body bytes received, by mode (memory, spill, stream).";
     return UploadMetrics{
-        registry.GetGauge("spillway_uploads_in_flight",
-                          "Uploads (POST/PUT) being received, dispatched or answered."),
         registry.GetCounter(kBytesName, kBytesHelp, Labels({{"mode", "memory"}})),
         registry.GetCounter(kBytesName, kBytesHelp, Labels({{"mode", "spill"}})),
         registry.GetCounter(kBytesName, kBytesHelp, Labels({{"mode", "stream"}}))};
@@ -100,7 +97,6 @@ UploadExchange::UploadExchange(const UploadHandlerOptions* options,
 
 UploadExchange::~UploadExchange() {
   if (stream_ != nullptr) stream_->Detach();
-  if (in_flight_) Metrics().in_flight->Add(-1);
 }
 
 void UploadExchange::Begin(RequestHead head) {
@@ -110,8 +106,6 @@ void UploadExchange::Begin(RequestHead head) {
     Respond(std::move(response));
     return;
   }
-  in_flight_ = true;
-  Metrics().in_flight->Add(1);
   if (absl::Status status = CheckMetadataIsUtf8(head); !status.ok()) {
     RespondError(status);
     return;

@@ -24,9 +24,8 @@
 // and temp files of a half-received upload) and cancels the upload in the dispatcher;
 // a buffered upload's files then live only as long as a consumer still reading them.
 //
-// Metrics (MetricsRegistry::Global()): spillway_uploads_in_flight counts exchanges
-// alive for POST/PUT uploads; spillway_upload_bytes_received_total{mode} counts body
-// bytes: stream bytes as they are handed on, a buffered body's bytes once complete,
+// Metrics (MetricsRegistry::Global()): spillway_upload_bytes_received_total{mode}
+// counts body bytes (uploads in flight are UploadSlots'): stream bytes as they are handed on, a buffered body's bytes once complete,
 // under "spill" if any of its files spilled, else "memory".
 //
 // Threading: loop thread only, except the DoneCallback, which only posts.
@@ -128,7 +127,6 @@ class UploadExchange final : public Exchange,
   std::string held_tail_;       // body bytes that arrived during the replay anyway
   bool end_after_replay_ = false;
   UploadHandle upload_;
-  bool in_flight_ = false;  // counted in spillway_uploads_in_flight
 };
 
 }  // namespace spillway

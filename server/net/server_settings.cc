@@ -48,8 +48,9 @@ constexpr SettingSpec kMaxConnections = {
     "Retry-After and is closed"};
 constexpr SettingSpec kMaxConcurrentUploads = {
     "MAX_CONCURRENT_UPLOADS", "1000",
-    "requests in flight other than /healthz, /readyz and /metrics; beyond it: 503 "
-    "with Retry-After"};
+    "uploads in flight, HTTP requests (other than /healthz, /readyz and /metrics) and "
+    "gRPC Upload calls together; beyond it: 503 with Retry-After (gRPC: "
+    "RESOURCE_EXHAUSTED)"};
 constexpr SettingSpec kH2MaxConcurrentStreams = {
     "H2_MAX_CONCURRENT_STREAMS", "100",
     "HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS; a stream beyond it is refused "

@@ -1035,6 +1035,65 @@ TEST_F(GrpcTest, PythonConsumerOnAnotherGrpcStack) {
   EXPECT_EQ(python->output, result.body + "\n");
 }
 
+// An Upload RPC left open after its UploadStart and one field (the caller ends it).
+struct OpenUploadRpc {
+  explicit OpenUploadRpc(uint16_t port) : stub(IngestStub(port)) {
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    writer = stub->Upload(&context, &reply);
+    v1::UploadRequest request;
+    request.mutable_start()->set_path("/grpc/open");
+    sent = writer->Write(request);
+    request.Clear();
+    request.mutable_field()->set_name("note");
+    request.mutable_field()->set_value("hi");
+    sent = sent && writer->Write(request);
+  }
+  grpc::Status End() {
+    writer->WritesDone();
+    return writer->Finish();
+  }
+
+  std::unique_ptr<v1::Ingest::Stub> stub;
+  grpc::ClientContext context;
+  v1::Reply reply;
+  std::unique_ptr<grpc::ClientWriter<v1::UploadRequest>> writer;
+  bool sent = false;
+};
+
+TEST_F(GrpcTest, UploadRpcsAndHttpUploadsShareMaxConcurrentUploads) {
+  StartServer({"--max-concurrent-uploads=1"});
+  auto consumer = AddConsumer();
+  OpenUploadRpc holder(server_->grpc_port());
+  ASSERT_TRUE(holder.sent);
+  ASSERT_TRUE(WaitForMetric("spillway_uploads_in_flight", 1));  // the call is in
+  // The one slot is taken, by gRPC: another call and an HTTP upload are refused.
+  v1::Reply reply;
+  const grpc::Status refused =
+      UploadOverGrpc(server_->grpc_port(), "x", std::nullopt, &reply);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("MAX_CONCURRENT_UPLOADS"));
+  EXPECT_EQ(Curl({"--data-binary", "x"}).status, 503);
+  EXPECT_THAT(Metrics(), HasSubstr("spillway_uploads_rejected_total 2\n"));
+  // Done, it gives the slot back.
+  EXPECT_TRUE(holder.End().ok());
+  EXPECT_EQ(holder.reply.status(), 201u);
+  EXPECT_EQ(Curl({"--data-binary", "x"}).status, 201);
+}
+
+TEST_F(GrpcTest, SigtermLetsAnUploadRpcInFlightFinish) {
+  StartServer({"--drain-timeout=20s"});
+  auto consumer = AddConsumer();
+  OpenUploadRpc upload(server_->grpc_port());
+  ASSERT_TRUE(upload.sent);
+  ASSERT_TRUE(WaitForMetric("spillway_uploads_in_flight", 1));  // the call is in
+  ASSERT_TRUE(server_->Signal(SIGTERM).ok());
+  absl::SleepFor(absl::Milliseconds(800));  // past the gRPC grace the drain once gave
+  const grpc::Status status = upload.End();
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(upload.reply.status(), 201u);
+  EXPECT_EQ(server_->Wait(absl::Seconds(10)).value_or(-1), 0);
+}
+
 TEST_F(GrpcTest, SigtermWithConsumersAttachedExitsPromptly) {
   StartServer();
   auto consumer = AddConsumer();

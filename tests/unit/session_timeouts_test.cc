@@ -305,7 +305,8 @@ TEST(ConcurrencyLimitedHandler, RefusesBeyondTheLimitUntilAStreamCloses) {
   TestHandler inner;
   inner.respond_at_end = false;
   MetricsRegistry metrics;
-  ConcurrencyLimitedHandler limited(&inner, 2, &metrics);
+  UploadSlots slots(2, &metrics);
+  ConcurrencyLimitedHandler limited(&inner, &slots);
   RecordingResponder first, second, third, fourth;
   auto a = limited.Start(RequestHead{}, &first, nullptr);
   auto b = limited.Start(RequestHead{}, &second, nullptr);
@@ -320,7 +321,12 @@ TEST(ConcurrencyLimitedHandler, RefusesBeyondTheLimitUntilAStreamCloses) {
   auto d = limited.Start(RequestHead{}, &fourth, nullptr);
   EXPECT_THAT(fourth.responses, IsEmpty());
   EXPECT_EQ(inner.requests.size(), 3u);
-  EXPECT_EQ(limited.in_flight(), 2);
+  EXPECT_EQ(slots.in_flight(), 2);
+  b->OnStreamClosed();
+  d.reset();  // torn down without a close: the slot still comes back
+  EXPECT_EQ(slots.in_flight(), 0);
+  EXPECT_THAT(metrics.Render(),
+              ::testing::HasSubstr("spillway_uploads_rejected_total 1\n"));
 }
 
 }  // namespace
