@@ -34,10 +34,13 @@
 #include "tests/integration/test_data.h"
 #include "tests/integration/upload_fixture.h"
 #include "tests/unit/scoped_test_dir.h"
+#include "tests/unit/upload_request_builders.h"
 
 namespace spillway {
 namespace {
 
+using ::spillway::testing::FieldMessage;
+using ::spillway::testing::FileMessage;
 using ::spillway::testing::ListDir;
 using ::spillway::testing::RandomishBytes;
 using ::spillway::testing::ReadWholeFile;
@@ -779,22 +782,6 @@ TEST_F(GrpcTest, UploadRpcWithChunkBeforeFileIsInvalidArgument) {
 // field.
 std::vector<std::string> SmallPartLimits() {
   return {"--max-parts=4", "--max-part-header-bytes=256", "--max-field-size=1Ki"};
-}
-
-v1::UploadRequest FieldMessage(const std::string& name, const std::string& value) {
-  v1::UploadRequest request;
-  request.mutable_field()->set_name(name);
-  request.mutable_field()->set_value(value);
-  return request;
-}
-
-v1::UploadRequest FileMessage(const std::string& field_name, const std::string& filename,
-                              const std::string& content_type) {
-  v1::UploadRequest request;
-  request.mutable_file()->set_field_name(field_name);
-  request.mutable_file()->set_filename(filename);
-  request.mutable_file()->set_content_type(content_type);
-  return request;
 }
 
 // A buffered Upload RPC to /grpc/files: a 100 KiB file, spilled past the tests' 64Ki

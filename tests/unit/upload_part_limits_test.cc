@@ -7,10 +7,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/upload/multipart_error.h"
+#include "tests/unit/upload_request_builders.h"
 
 namespace spillway {
 namespace {
 
+using ::spillway::testing::FieldMessage;
+using ::spillway::testing::FileMessage;
 using ::testing::HasSubstr;
 using ::testing::Optional;
 
@@ -22,33 +25,17 @@ MultipartLimits SmallLimits() {
   return limits;
 }
 
-v1::UploadRequest Field(const std::string& name, const std::string& value) {
-  v1::UploadRequest request;
-  request.mutable_field()->set_name(name);
-  request.mutable_field()->set_value(value);
-  return request;
-}
-
-v1::UploadRequest File(const std::string& field_name, const std::string& filename,
-                       const std::string& content_type) {
-  v1::UploadRequest request;
-  request.mutable_file()->set_field_name(field_name);
-  request.mutable_file()->set_filename(filename);
-  request.mutable_file()->set_content_type(content_type);
-  return request;
-}
-
 TEST(UploadPartLimits, MetadataIsNamesFilenameAndContentType) {
-  EXPECT_EQ(PartMetadataBytes(Field("name", "a long value")), 4u);
-  EXPECT_EQ(PartMetadataBytes(File("f", "a.txt", "text/plain")), 1u + 5u + 10u);
+  EXPECT_EQ(PartMetadataBytes(FieldMessage("name", "a long value")), 4u);
+  EXPECT_EQ(PartMetadataBytes(FileMessage("f", "a.txt", "text/plain")), 1u + 5u + 10u);
   v1::UploadRequest chunk;
   chunk.mutable_chunk()->set_data("data");
   EXPECT_EQ(PartMetadataBytes(chunk), 0u);
 }
 
 TEST(UploadPartLimits, PartPastMaxPartsIsTooManyParts) {
-  EXPECT_TRUE(CheckPartLimits(Field("f", "v"), 2, SmallLimits()).ok());
-  for (const v1::UploadRequest& part : {Field("f", "v"), File("f", "a", "")}) {
+  EXPECT_TRUE(CheckPartLimits(FieldMessage("f", "v"), 2, SmallLimits()).ok());
+  for (const v1::UploadRequest& part : {FieldMessage("f", "v"), FileMessage("f", "a", "")}) {
     const absl::Status status = CheckPartLimits(part, 3, SmallLimits());
     EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
     EXPECT_THAT(GetMultipartError(status), Optional(MultipartError::kTooManyParts));
@@ -61,15 +48,15 @@ TEST(UploadPartLimits, PartPastMaxPartsIsTooManyParts) {
 }
 
 TEST(UploadPartLimits, MetadataOverMaxPartHeaderBytesIsPartHeaderTooLarge) {
-  EXPECT_TRUE(CheckPartLimits(File(std::string(10, 'n'), std::string(10, 'f'),
+  EXPECT_TRUE(CheckPartLimits(FileMessage(std::string(10, 'n'), std::string(10, 'f'),
                                    std::string(10, 't')),
                               0, SmallLimits())
                   .ok());
-  EXPECT_TRUE(CheckPartLimits(Field(std::string(30, 'n'), ""), 0, SmallLimits()).ok());
+  EXPECT_TRUE(CheckPartLimits(FieldMessage(std::string(30, 'n'), ""), 0, SmallLimits()).ok());
   // Each under the limit on its own, over it together.
   for (const v1::UploadRequest& part :
-       {File(std::string(10, 'n'), std::string(10, 'f'), std::string(11, 't')),
-        Field(std::string(31, 'n'), "")}) {
+       {FileMessage(std::string(10, 'n'), std::string(10, 'f'), std::string(11, 't')),
+        FieldMessage(std::string(31, 'n'), "")}) {
     const absl::Status status = CheckPartLimits(part, 0, SmallLimits());
     EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
     EXPECT_THAT(GetMultipartError(status), Optional(MultipartError::kPartHeaderTooLarge));
@@ -79,15 +66,15 @@ TEST(UploadPartLimits, MetadataOverMaxPartHeaderBytesIsPartHeaderTooLarge) {
 }
 
 TEST(UploadPartLimits, FieldValueOverMaxFieldSizeIsFieldTooLarge) {
-  EXPECT_TRUE(CheckPartLimits(Field("f", std::string(10, 'v')), 0, SmallLimits()).ok());
+  EXPECT_TRUE(CheckPartLimits(FieldMessage("f", std::string(10, 'v')), 0, SmallLimits()).ok());
   const absl::Status status =
-      CheckPartLimits(Field("note", std::string(11, 'v')), 0, SmallLimits());
+      CheckPartLimits(FieldMessage("note", std::string(11, 'v')), 0, SmallLimits());
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(GetMultipartError(status), Optional(MultipartError::kFieldTooLarge));
   EXPECT_THAT(std::string(status.message()),
               HasSubstr("field \"note\" is larger than 10 bytes (MAX_FIELD_SIZE)"));
   // A file's bytes are FILE_UPLOAD_MAX_SIZE's business, not this one's.
-  EXPECT_TRUE(CheckPartLimits(File("f", "a", ""), 0, SmallLimits()).ok());
+  EXPECT_TRUE(CheckPartLimits(FileMessage("f", "a", ""), 0, SmallLimits()).ok());
 }
 
 }  // namespace
