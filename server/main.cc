@@ -176,6 +176,7 @@ int Run(int argc, char** argv) {
   grpc_options.upload.stream.checksum = upload_settings->file_upload_checksum;
   grpc_options.upload.stream.multipart = upload_settings->multipart_limits();
   grpc_options.upload.slots = &upload_slots;
+  grpc_options.upload.body_timeout = server_settings->body_timeout;
   absl::StatusOr<std::unique_ptr<GrpcServer>> grpc_server =
       GrpcServer::Start(std::move(grpc_options));
   if (!grpc_server.ok()) return Fail(kExitStartupFailure, grpc_server.status());

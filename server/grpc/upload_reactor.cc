@@ -41,9 +41,18 @@ UploadReactor::UploadReactor(grpc::CallbackServerContext* context, v1::Reply* re
     link_->reactor = this;
   }
   ReadNext();
+  if (options_->body_timeout > absl::ZeroDuration() &&
+      options_->body_timeout != absl::InfiniteDuration()) {
+    MutexLock lock(&mu_);
+    ArmIdleAlarmLocked(absl::Now() + options_->body_timeout);
+  }
 }
 
 void UploadReactor::OnReadDone(bool ok) {
+  {
+    MutexLock lock(&mu_);
+    reading_ = false;
+  }
   if (!ok) {
     // The client half-closed (the upload is complete) or the call died.
     if (context_->IsCancelled()) {
@@ -85,6 +94,12 @@ void UploadReactor::ReadNext() {
     read_parked_ = true;
     return;
   }
+  StartReadLocked();
+}
+
+void UploadReactor::StartReadLocked() {
+  reading_ = true;
+  reading_since_ = absl::Now();
   StartRead(&in_);
 }
 
@@ -107,7 +122,7 @@ void UploadReactor::Resume() {
   }
   if (read_parked_) {
     read_parked_ = false;
-    StartRead(&in_);
+    StartReadLocked();
   }
 }
 
@@ -300,7 +315,7 @@ void UploadReactor::PumpReplay() {
     read_parked_ = true;  // the last piece filled the source
     return;
   }
-  StartRead(&in_);
+  StartReadLocked();
 }
 
 absl::StatusOr<bool> UploadReactor::ReplayStep() {
@@ -346,20 +361,60 @@ void UploadReactor::ScheduleReplayLocked() {
                      [link = link_](bool /*fired*/) { RunScheduledReplay(link); });
 }
 
+UploadReactor* UploadReactor::EnterAlarm(const std::shared_ptr<Link>& link) {
+  MutexLock lock(&link->mu);
+  UploadReactor* reactor = link->reactor;
+  if (reactor == nullptr) return nullptr;  // the RPC is over (or the alarm cancelled)
+  MutexLock reactor_lock(&reactor->mu_);
+  ++reactor->alarms_running_;
+  return reactor;
+}
+
+void UploadReactor::LeaveAlarm() {
+  MutexLock lock(&mu_);
+  if (--alarms_running_ == 0) alarm_done_.SignalAll();
+}
+
 void UploadReactor::RunScheduledReplay(const std::shared_ptr<Link>& link) {
-  UploadReactor* reactor;
-  {
-    MutexLock lock(&link->mu);
-    reactor = link->reactor;
-    if (reactor == nullptr) return;  // the RPC is over (or the alarm was cancelled)
-    MutexLock reactor_lock(&reactor->mu_);
-    reactor->alarm_running_ = true;  // OnDone() waits for it
-  }
+  UploadReactor* reactor = EnterAlarm(link);
+  if (reactor == nullptr) return;
   // Without the link's lock: an answer may come through it on this very thread.
   reactor->PumpReplay();
-  MutexLock lock(&reactor->mu_);
-  reactor->alarm_running_ = false;
-  reactor->alarm_done_.SignalAll();
+  reactor->LeaveAlarm();
+}
+
+void UploadReactor::ArmIdleAlarmLocked(absl::Time at) {
+  // A fresh alarm, as for the replay: this may run inside the previous one's callback.
+  idle_alarm_ = std::make_unique<grpc::Alarm>();
+  idle_alarm_->Set(absl::ToChronoTime(at), [link = link_](bool fired) {
+    if (fired) RunIdleCheck(link);
+  });
+}
+
+void UploadReactor::RunIdleCheck(const std::shared_ptr<Link>& link) {
+  UploadReactor* reactor = EnterAlarm(link);
+  if (reactor == nullptr) return;
+  reactor->CheckIdle();
+  reactor->LeaveAlarm();
+}
+
+void UploadReactor::CheckIdle() {
+  const absl::Duration timeout = options_->body_timeout;
+  {
+    MutexLock lock(&mu_);
+    if (finished_) return;
+    const absl::Time now = absl::Now();
+    if (!reading_ || now - reading_since_ < timeout) {
+      // In time, or waiting on the consumer (the source is full): look again later.
+      ArmIdleAlarmLocked((reading_ ? reading_since_ : now) + timeout);
+      return;
+    }
+  }
+  // Like a cancellation, on a thread other than the read reactions': the buffered
+  // upload and its temp files go with the reactor, once the pending read is done.
+  Fail(absl::DeadlineExceededError(
+      absl::StrCat("no message from the uploader for ", absl::FormatDuration(timeout),
+                   " (BODY_TIMEOUT)")));
 }
 
 absl::Status UploadReactor::HandleStreamed(const v1::UploadRequest& request) {
@@ -495,7 +550,7 @@ void UploadReactor::OnDone() {
     // No alarm starts a replay step now; one under way still feeds the source.
     MutexLock lock(&mu_);
     alarm_done_.Await(&mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return !alarm_running_;
+      return alarms_running_ == 0;
     });
   }
   // No Pause()/Resume() after this; one under way has returned.

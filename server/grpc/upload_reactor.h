@@ -39,11 +39,12 @@
 // offset that does not add up) is INVALID_ARGUMENT, a file over its limit, a part over
 // a multipart limit (the parser's error in stream mode; worded alike, naming the
 // setting, in buffered mode) or a full spill volume RESOURCE_EXHAUSTED, a cancelled
-// call CANCELLED. A refused buffered upload's memory and temp files are freed before
-// the client hears of it.
+// call CANCELLED, an uploader silent for BODY_TIMEOUT while a message is awaited
+// DEADLINE_EXCEEDED (checked by an alarm, like the replay's). A refused buffered
+// upload's memory and temp files are freed before the client hears of it.
 //
 // Ownership: heap-allocated by IngestService::Upload, deletes itself in OnDone() and
-// only there. The dispatcher's DoneCallback and the replay alarm reach it through a
+// only there. The dispatcher's DoneCallback and the alarms reach it through a
 // small shared Link that OnDone() cuts (under the link's mutex), so a late answer or
 // alarm never touches a deleted reactor; OnDone() also waits for a replay step an
 // alarm is running. The assembled upload's files (and temp files) go with the
@@ -97,6 +98,10 @@ struct UploadRpcOptions {
   // MAX_CONCURRENT_UPLOADS, shared with HTTP uploads; not owned, outlives the gRPC
   // server. Null: no limit.
   UploadSlots* slots = nullptr;
+  // BODY_TIMEOUT: no message from the uploader for this long while one is awaited
+  // (not while the stream source holds it back) ends the call with DEADLINE_EXCEEDED.
+  // Zero or InfiniteDuration: off.
+  absl::Duration body_timeout = absl::InfiniteDuration();
 };
 
 class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
@@ -161,6 +166,16 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
   void FailReading(const absl::Status& status);
   // Starts the next read unless the RPC is finished or the stream source is full.
   void ReadNext();
+  // StartRead, noting that the uploader's clock runs (BODY_TIMEOUT).
+  void StartReadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // BODY_TIMEOUT: checked by an alarm, on a gRPC thread, through the link.
+  void ArmIdleAlarmLocked(absl::Time at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static void RunIdleCheck(const std::shared_ptr<Link>& link);
+  void CheckIdle();
+  // Marks an alarm callback running on the reactor (OnDone() waits for none); null
+  // once the RPC is over.
+  static UploadReactor* EnterAlarm(const std::shared_ptr<Link>& link);
+  void LeaveAlarm();
 
   // StreamFlow: Pause() inside Feed() (read or replay thread), Resume() from the
   // consumer's.
@@ -203,8 +218,11 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
   bool read_parked_ ABSL_GUARDED_BY(mu_) = false;  // a read waits for Resume()
   bool replaying_ ABSL_GUARDED_BY(mu_) = false;  // no reads until the prefix is in
   bool pumping_ ABSL_GUARDED_BY(mu_) = false;    // a thread runs it, or an alarm will
-  bool alarm_running_ ABSL_GUARDED_BY(mu_) = false;  // OnDone() waits for it
+  int alarms_running_ ABSL_GUARDED_BY(mu_) = 0;  // OnDone() waits for none
   CondVar alarm_done_;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;  // a read is awaited from the uploader
+  absl::Time reading_since_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<grpc::Alarm> idle_alarm_ ABSL_GUARDED_BY(mu_);  // fresh per arming
   // A fresh one per pause: a callback alarm must not be set again while its callback
   // may still be running.
   std::unique_ptr<grpc::Alarm> replay_alarm_ ABSL_GUARDED_BY(mu_);

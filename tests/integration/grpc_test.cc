@@ -1067,6 +1067,32 @@ TEST_F(GrpcTest, UploadRpcsAndHttpUploadsShareMaxConcurrentUploads) {
   EXPECT_EQ(Curl({"--data-binary", "x"}).status, 201);
 }
 
+TEST_F(GrpcTest, UploadRpcThatGoesSilentEndsAfterBodyTimeout) {
+  // Mid-file and spilled (past the tests' 64Ki in memory), then nothing more: as an
+  // HTTP body would get 408, the call ends, and its temp file goes.
+  StartServer({"--body-timeout=500ms"});
+  auto consumer = AddConsumer();
+  OpenUploadRpc upload(server_->grpc_port());
+  v1::UploadRequest request = FileMessage("file", "half.bin", "");
+  ASSERT_TRUE(upload.writer->Write(request));
+  request.Clear();
+  request.mutable_chunk()->set_data(RandomishBytes(100 * 1024, 18));
+  ASSERT_TRUE(upload.writer->Write(request));
+  ASSERT_TRUE(WaitForMetric("spillway_uploads_in_flight", 1));
+  const grpc::Status status = upload.writer->Finish();  // no WritesDone: silent
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_THAT(status.error_message(), HasSubstr("BODY_TIMEOUT"));
+  EXPECT_TRUE(WaitForMetric("spillway_uploads_in_flight", 0));
+  EXPECT_THAT(ListDir(spill_), IsEmpty());
+  EXPECT_TRUE(consumer->uploads().empty()) << "a half upload was dispatched";
+  // A steady uploader is not taken for a silent one.
+  v1::Reply reply;
+  EXPECT_TRUE(UploadOverGrpc(server_->grpc_port(), RandomishBytes(300 * 1024, 19),
+                             std::nullopt, &reply)
+                  .ok());
+  EXPECT_EQ(reply.status(), 201u);
+}
+
 TEST_F(GrpcTest, SigtermLetsAnUploadRpcInFlightFinish) {
   StartServer({"--drain-timeout=20s"});
   auto consumer = AddConsumer();
