@@ -36,7 +36,8 @@ constexpr SettingSpec kIdleTimeout = {
 constexpr SettingSpec kBodyTimeout = {
     "BODY_TIMEOUT", "30s",
     "no request body byte for this long while one is expected (and not held back by "
-    "the server): 408 (HTTP/1.1 then closes; HTTP/2 resets the stream); 0 turns it off"};
+    "the server): 408 (HTTP/1.1 then closes; HTTP/2 resets the stream; a gRPC Upload "
+    "call ends with DEADLINE_EXCEEDED); 0 turns it off"};
 constexpr SettingSpec kSendTimeout = {
     "SEND_TIMEOUT", "60s",
     "a client that takes none of the response bytes waiting for it for this long "
