@@ -60,8 +60,8 @@ class Delivery {
   // yet.
   virtual void Next(NextCallback callback) = 0;
 
-  // Answers the upload. A status outside 200..599 is not a valid HTTP answer and is
-  // turned into a 502. Ignored when the upload was already answered (it timed out, or
+  // Answers the upload. A reply HTTP cannot carry (ConsumerReply::Validate: a status
+  // outside 200..599, a header with a line break) is turned into a 502. Ignored when the upload was already answered (it timed out, or
   // the uploader went away).
   virtual void Reply(ConsumerReply reply) = 0;
 

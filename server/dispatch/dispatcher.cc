@@ -355,9 +355,12 @@ void Dispatcher::NotifyWhenOver(const std::shared_ptr<Job>& job, uint64_t seq,
 
 void Dispatcher::OnReply(const std::shared_ptr<Job>& job, uint64_t seq,
                          ConsumerId consumer, ConsumerReply reply) {
-  if (reply.status < 200 || reply.status > 599) {
+  if (absl::Status valid = reply.Validate(); !valid.ok()) {
+    // Passed on, a CR or LF in a header would split an HTTP/1.1 response: what a
+    // gateway does with an upstream's malformed answer.
     reply = ConsumerReply::JsonError(
-        502, absl::StrCat("the consumer replied with invalid status ", reply.status));
+        502, absl::StrCat("the consumer's reply cannot be sent as HTTP: ",
+                          valid.message()));
   }
   std::vector<Completion> completions;
   std::vector<StartOrder> orders;

@@ -305,13 +305,6 @@ void UploadExchange::Submit(std::shared_ptr<UploadSource> source) {
 }
 
 void UploadExchange::OnDispatcherReply(ConsumerReply reply) {
-  if (absl::Status valid = reply.Validate(); !valid.ok()) {
-    // Passed on, a CR or LF in a header would split the response: what a gateway
-    // does with an upstream's malformed answer.
-    reply = ConsumerReply::JsonError(
-        502, absl::StrCat("the consumer's reply cannot be sent as HTTP: ",
-                          valid.message()));
-  }
   HttpResponse response;
   response.status = reply.status;
   response.headers.reserve(reply.headers.size() + 1);

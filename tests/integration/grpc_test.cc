@@ -316,6 +316,15 @@ class GrpcTest : public ::testing::Test {
     ASSERT_NE(server_->grpc_port(), 0) << "no grpc_port on the listening line";
   }
 
+  // A server with low multipart limits (see the Upload RPC limit tests) and one
+  // consumer, on /grpc.
+  std::unique_ptr<TestConsumer> StartWithSmallPartLimits() {
+    StartServer({"--max-parts=4", "--max-part-header-bytes=256", "--max-field-size=1Ki"});
+    TestConsumer::Options options;
+    options.path_prefixes = {"/grpc"};
+    return AddConsumer(options);
+  }
+
   std::unique_ptr<TestConsumer> AddConsumer(TestConsumer::Options options = {}) {
     auto consumer = std::make_unique<TestConsumer>(server_->grpc_port(), options);
     EXPECT_TRUE(WaitForMetric("spillway_grpc_consumers_attached", ++attached_));
@@ -778,11 +787,8 @@ TEST_F(GrpcTest, UploadRpcWithChunkBeforeFileIsInvalidArgument) {
 
 // A buffered Upload RPC's parts are held to the multipart limits of an HTTP upload
 // (DESIGN.md §4), which a streamed one's parser applies: RESOURCE_EXHAUSTED naming the
-// limit. The servers below set them low: 4 parts, 256 bytes of part header, 1 KiB per
-// field.
-std::vector<std::string> SmallPartLimits() {
-  return {"--max-parts=4", "--max-part-header-bytes=256", "--max-field-size=1Ki"};
-}
+// limit. The servers below set them low (StartWithSmallPartLimits): 4 parts, 256
+// bytes of part header, 1 KiB per field.
 
 // A buffered Upload RPC to /grpc/files: a 100 KiB file, spilled past the tests' 64Ki
 // FILE_UPLOAD_MAX_MEMORY_SIZE (so a refusal has a temp file to remove), then `parts`,
@@ -823,10 +829,7 @@ void ExpectServesAfterRefusal(uint16_t port, TestConsumer& consumer,
 }
 
 TEST_F(GrpcTest, BufferedUploadRpcWithMorePartsThanMaxPartsIsResourceExhausted) {
-  StartServer(SmallPartLimits());
-  TestConsumer::Options options;
-  options.path_prefixes = {"/grpc"};
-  auto consumer = AddConsumer(options);
+  auto consumer = StartWithSmallPartLimits();
   // The file and four fields: five parts.
   const grpc::Status status =
       UploadPartsOverGrpc(server_->grpc_port(), std::vector(4, FieldMessage("f", "v")));
@@ -837,10 +840,7 @@ TEST_F(GrpcTest, BufferedUploadRpcWithMorePartsThanMaxPartsIsResourceExhausted) 
 }
 
 TEST_F(GrpcTest, BufferedUploadRpcWithFieldOverMaxFieldSizeIsResourceExhausted) {
-  StartServer(SmallPartLimits());
-  TestConsumer::Options options;
-  options.path_prefixes = {"/grpc"};
-  auto consumer = AddConsumer(options);
+  auto consumer = StartWithSmallPartLimits();
   const grpc::Status status = UploadPartsOverGrpc(
       server_->grpc_port(), {FieldMessage("big", std::string(1025, 'x'))});
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
@@ -852,10 +852,7 @@ TEST_F(GrpcTest, BufferedUploadRpcWithFieldOverMaxFieldSizeIsResourceExhausted) 
 // A part's field name, filename and content type are what an HTTP part carries in its
 // header block: MAX_PART_HEADER_BYTES caps them together, a field's name alone.
 TEST_F(GrpcTest, BufferedUploadRpcWithPartMetadataOverMaxPartHeaderBytesIsResourceExhausted) {
-  StartServer(SmallPartLimits());
-  TestConsumer::Options options;
-  options.path_prefixes = {"/grpc"};
-  auto consumer = AddConsumer(options);
+  auto consumer = StartWithSmallPartLimits();
   // 300 bytes of metadata each, none of a file's three over 256 on its own.
   const v1::UploadRequest parts[] = {
       FileMessage(std::string(100, 'n'), std::string(100, 'f'), std::string(100, 't')),
