@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "server/admin/admin_handler.h"
 #include "server/admin/metrics.h"
+#include "server/common/heap_tuning.h"
 #include "server/common/settings_source.h"
 #include "server/common/unique_fd.h"
 #include "server/dispatch/json_escape.h"
@@ -113,6 +114,7 @@ int Run(int argc, char** argv) {
     return Fail(kExitBadSettings, status);
   }
 
+  KeepHeapWarm();
   // Before any thread exists, so that every thread inherits the blocked mask.
   absl::StatusOr<UniqueFd> signal_fd = TerminationSignals();
   if (!signal_fd.ok()) return Fail(kExitStartupFailure, signal_fd.status());
