@@ -211,8 +211,10 @@ void StreamUploadSource::Push(Event event) {
 
 absl::Status StreamUploadSource::CheckProducer(absl::Status status) {
   if (status.ok()) return status;
+  // No Abort() here: the producer answers this error and cancels the upload
+  // (UploadHandle::Cancel), which aborts the source. Aborting first would let the
+  // consumer let go and the dispatcher answer 502 before the producer's own answer.
   producer_status_ = status;
-  Abort(StdView(status.message()));
   return status;
 }
 

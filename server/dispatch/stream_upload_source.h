@@ -102,8 +102,9 @@ class StreamUploadSource final
   std::unique_ptr<EventCursor> OpenCursor(const CursorOptions& options) override;
   void Abort(std::string_view reason) override;
 
-  // Producer side. Errors (malformed body, file too large) end the upload: the
-  // consumer gets RequestAborted and the caller answers the uploader.
+  // Producer side. Errors (malformed body, file too large) end the upload: every
+  // later call fails, and the caller answers the uploader and cancels the upload
+  // (UploadHandle::Cancel), which gives the consumer RequestAborted.
   absl::Status Feed(std::string_view data);
   absl::Status Finish();
   // Parts parsed before this source took over (see Create), as the parser reported

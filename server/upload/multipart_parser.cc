@@ -282,7 +282,8 @@ absl::Status MultipartParser::Content(const char* data, size_t size) {
       return MakeMultipartError(
           MultipartError::kFieldTooLarge,
           absl::StrCat("multipart field \"", absl::CHexEscape(headers_.name.substr(0, 64)),
-                       "\" is larger than ", limits_.max_field_size, " bytes"));
+                       "\" is larger than ", limits_.max_field_size,
+                       " bytes (MAX_FIELD_SIZE)"));
     }
     field_bytes_ += size;
   }
@@ -333,7 +334,8 @@ absl::Status MultipartParser::BeginPartHeaders() {
   if (parts_ >= limits_.max_parts) {
     return MakeMultipartError(
         MultipartError::kTooManyParts,
-        absl::StrCat("multipart body has more than ", limits_.max_parts, " parts"));
+        absl::StrCat("multipart body has more than ", limits_.max_parts,
+                     " parts (MAX_PARTS)"));
   }
   state_ = State::kPartHeaders;
   header_buf_.assign("\r\n");
@@ -373,7 +375,7 @@ absl::Status MultipartParser::ScanPartHeaders(const char*& p, const char* end) {
     return MakeMultipartError(
         MultipartError::kPartHeaderTooLarge,
         absl::StrCat("multipart part header block is larger than ",
-                     limits_.max_part_header_bytes, " bytes"));
+                     limits_.max_part_header_bytes, " bytes (MAX_PART_HEADER_BYTES)"));
   }
   header_buf_.append(p, n);
   p = end;

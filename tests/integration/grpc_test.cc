@@ -849,6 +849,35 @@ TEST_F(GrpcTest, BufferedUploadRpcWithFieldOverMaxFieldSizeIsResourceExhausted) 
   ExpectServesAfterRefusal(server_->grpc_port(), *consumer, spill_);
 }
 
+// The same limit, crossed after the call switched to stream mode (its 100 KiB file
+// passed MAX_BODY_SIZE): the consumer already holds the upload and gets
+// RequestAborted, yet the uploader must still hear RESOURCE_EXHAUSTED, never the 502
+// the dispatcher gives a stream its consumer let go of (that answer once won about
+// one race in 60). Repeated to give the race its chances.
+TEST_F(GrpcTest, StreamedUploadRpcOverMaxPartsIsResourceExhaustedEveryTime) {
+  StartServer({"--max-parts=4", "--max-body-size=64Ki"});
+  TestConsumer::Options options;
+  options.path_prefixes = {"/grpc"};
+  auto consumer = AddConsumer(options);
+  for (int i = 0; i < 20; ++i) {
+    SCOPED_TRACE(i);
+    const grpc::Status status =
+        UploadPartsOverGrpc(server_->grpc_port(), std::vector(4, FieldMessage("f", "v")));
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << status.error_message();
+    EXPECT_THAT(status.error_message(), HasSubstr("more than 4 parts (MAX_PARTS)"));
+  }
+  ASSERT_TRUE(consumer->WaitForUploads(20));
+  for (const ReceivedUpload& upload : consumer->uploads()) {
+    EXPECT_EQ(upload.started.mode(), v1::MODE_STREAM);
+    EXPECT_TRUE(upload.aborted && !upload.finished);
+    EXPECT_THAT(upload.abort_reason, HasSubstr("MAX_PARTS"));
+  }
+  EXPECT_THAT(ListDir(spill_), IsEmpty());
+  const grpc::Status status = UploadPartsOverGrpc(server_->grpc_port(), {});
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
 // A part's field name, filename and content type are what an HTTP part carries in its
 // header block: MAX_PART_HEADER_BYTES caps them together, a field's name alone.
 TEST_F(GrpcTest, BufferedUploadRpcWithPartMetadataOverMaxPartHeaderBytesIsResourceExhausted) {

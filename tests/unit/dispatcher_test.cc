@@ -657,5 +657,43 @@ TEST(StreamUploadSource, ReleasedDeliveryWithPendingNextGetsNoCallbackAndUploadI
   EXPECT_FALSE(called);
 }
 
+TEST(StreamUploadSource, ProducerErrorIsAnsweredByTheProducerNotByA502) {
+  // A Feed() error (here a file over FILE_UPLOAD_MAX_SIZE) is the producer's to
+  // answer (413, RESOURCE_EXHAUSTED). Nothing may reach the consumer before the
+  // producer cancels the upload: a consumer that sees RequestAborted lets the
+  // delivery go, and the dispatcher's 502 for that would race the producer's answer
+  // (a gRPC Upload call lost that race about once in 60).
+  Dispatcher dispatcher(ShortTimeouts());
+  auto consumer = std::make_shared<QueueConsumer>();
+  dispatcher.Register(consumer, Prefixes({}));
+  RequestInfo request;
+  request.path = "/s";
+  StreamUploadOptions options;
+  options.chunk_size = 100;
+  options.max_file_size = 150;
+  std::shared_ptr<StreamUploadSource> source =
+      *StreamUploadSource::Create(request, options, nullptr);
+  Outcome outcome;
+  UploadHandle handle = dispatcher.Submit(source, outcome.Callback());
+  std::unique_ptr<Delivery> delivery = consumer->Take();
+  ASSERT_NE(delivery, nullptr);
+  ASSERT_TRUE(NextEventBlocking(*delivery).ok());  // RequestStarted
+  ASSERT_TRUE(source->Feed(TestBytes(100)).ok());
+  ASSERT_TRUE(NextEventBlocking(*delivery).ok());  // FileStarted
+  ASSERT_TRUE(NextEventBlocking(*delivery).ok());  // the first chunk
+  std::vector<std::string> seen;
+  // Like ConsumeReactor: RequestAborted means the upload is over; let it go.
+  delivery->Next([&](absl::StatusOr<UploadEvent> event) {
+    seen.push_back(event.ok() ? testing::Describe(*event) : event.status().ToString());
+    delivery.reset();
+  });
+  EXPECT_EQ(source->Feed(TestBytes(100)).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(seen, ElementsAre());
+  EXPECT_FALSE(outcome.HasReply());
+  handle.Cancel("file too large");  // what the producer does with its error
+  EXPECT_THAT(seen, ElementsAre("aborted file too large"));
+  EXPECT_FALSE(outcome.HasReply());  // the producer answered, not the dispatcher
+}
+
 }  // namespace
 }  // namespace spillway
