@@ -70,6 +70,11 @@ class RequestHandler {
   // request's strings reach the upload uncopied.
   virtual std::shared_ptr<Exchange> Start(RequestHead head, Responder* responder,
                                           EventLoop* loop) = 0;
+  // A request the session answered itself before any Exchange existed: its head
+  // broke a limit, did not parse or did not arrive in time (HTTP/1.1 400, 408, 431;
+  // HTTP/2 431). `head` holds what was read of it; method and path may be empty.
+  // Only the access log and the metrics care.
+  virtual void OnRejected(const RequestHead& head, int status) {}
 };
 
 }  // namespace spillway

@@ -610,6 +610,18 @@ bool Http1Session::TryH2cUpgrade() {
 }
 
 void Http1Session::FailParse(int status, std::string_view message) {
+  if (current_ == nullptr) {
+    // No handler has this request (its head is what failed): the session answers
+    // it, and says so for the access log and the metrics.
+    RequestHead head;
+    head.protocol = "HTTP/1.1";
+    if (!url_.empty()) {  // the request line got as far as its target
+      head.method = http_method_str(static_cast<http_method>(parser_.method));
+      head.path = url_.substr(0, url_.find('?'));
+    }
+    head.remote_address = io_->remote_address();
+    handler_->OnRejected(head, status);
+  }
   in_head_ = false;
   if (Http1Stream* stream = current_; stream != nullptr) {
     // The request whose body broke the parse ends here, unanswered by its handler.

@@ -520,6 +520,10 @@ int Http2Session::OnHeadersComplete(int32_t stream_id, bool end_stream) {
   if (end_stream) s->body_ = Http2Stream::BodyState::kEnded;
   if (s->header_too_large_) {
     // 431 from the session itself: no handler sees a request it could not read.
+    RequestHead refused;  // what it had was freed when it grew too large
+    refused.protocol = "HTTP/2";
+    refused.remote_address = io_->remote_address();
+    handler_->OnRejected(refused, 431);
     s->Respond(HttpResponse::Error(431, "request header fields too large"));
     return 0;
   }

@@ -117,10 +117,24 @@ Counter* InstrumentedHandler::RequestsCounter(const std::string& protocol, int s
   return counter;
 }
 
+void InstrumentedHandler::OnRejected(const RequestHead& head, int status) {
+  // A path from a head that broke MAX_HEADER_BYTES may be that long: the log keeps
+  // its start.
+  constexpr size_t kMaxLoggedPath = 1024;
+  Record({head.protocol, head.method, head.path.substr(0, kMaxLoggedPath),
+          head.remote_address},
+         status, 0, 0, 0);
+}
+
 void InstrumentedHandler::Finish(const LoggedHead& head, int status, uint64_t bytes_out,
                                  uint64_t bytes_in, double seconds) {
   in_flight_->Add(-1);
   duration_->Observe(seconds);
+  Record(head, status, bytes_out, bytes_in, seconds);
+}
+
+void InstrumentedHandler::Record(const LoggedHead& head, int status, uint64_t bytes_out,
+                                 uint64_t bytes_in, double seconds) {
   RequestsCounter(head.protocol, status)->Increment();
   if (!access_log_) return;
   std::string line = "{\"event\":\"access\",\"method\":";

@@ -6,7 +6,9 @@
 //     spillway_request_duration_seconds histogram, spillway_requests_in_flight;
 //   - the in-flight count the drain waits for.
 // A request that ended without a response (the client went away) is logged and
-// counted with status 499, as nginx does.
+// counted with status 499, as nginx does. A request the session refused before any
+// handler saw it (a head over MAX_HEADER_BYTES, malformed or too slow) comes through
+// OnRejected and is logged and counted with the status the session sent.
 //
 // Ownership: `inner` and `metrics` are not owned and outlive the handler and every
 // Exchange it returns.
@@ -31,6 +33,9 @@ class InstrumentedHandler final : public RequestHandler {
 
   std::shared_ptr<Exchange> Start(RequestHead head, Responder* responder,
                                   EventLoop* loop) override;
+  // Logged and counted like any request, with no bytes and no duration (it never
+  // started; the duration histogram and the in-flight gauge leave it out).
+  void OnRejected(const RequestHead& head, int status) override;
 
   // Requests started and not yet closed.
   int64_t in_flight() const { return in_flight_->value(); }
@@ -46,6 +51,8 @@ class InstrumentedHandler final : public RequestHandler {
     std::string remote_address;
   };
   void Finish(const LoggedHead& head, int status, uint64_t bytes_out, uint64_t bytes_in,
+              double seconds);
+  void Record(const LoggedHead& head, int status, uint64_t bytes_out, uint64_t bytes_in,
               double seconds);
   Counter* RequestsCounter(const std::string& protocol, int status);
 

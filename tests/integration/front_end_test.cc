@@ -141,6 +141,9 @@ TEST_F(FrontEndTest, MalformedRequestGets400AndTheServerStillServes) {
     EXPECT_EQ(StatusCodeOf(response), 400) << response;
     EXPECT_THAT(response, HasSubstr("malformed request: "));
   }
+  EXPECT_TRUE(server_->WaitForLine(R"("method":"POST","path":"/x","protocol":"HTTP/1.1","status":400)",
+                                   absl::Seconds(5)))
+      << "a refused head is logged too";
   EXPECT_EQ(Curl({Url("/healthz")}).output, "ok\n\n200 1.1");
 }
 
@@ -148,6 +151,12 @@ TEST_F(FrontEndTest, OversizedHeadersGet431) {
   CommandResult result =
       Curl({"-H", "X-Big: " + std::string(20 * 1024, 'b'), Url("/healthz")});
   EXPECT_THAT(result.output, HasSubstr("431 1.1")) << result.errors;
+  // The session answered it, not a handler: still logged and counted.
+  EXPECT_TRUE(server_->WaitForLine(
+      R"({"event":"access","method":"GET","path":"/healthz","protocol":"HTTP/1.1","status":431)",
+      absl::Seconds(5)));
+  EXPECT_THAT(Curl({Url("/metrics")}).output,
+              HasSubstr("spillway_requests_total{protocol=\"HTTP/1.1\",status=\"431\"} 1\n"));
   EXPECT_EQ(Curl({Url("/healthz")}).output, "ok\n\n200 1.1");
 }
 

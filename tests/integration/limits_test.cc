@@ -443,6 +443,8 @@ TEST_F(LimitsTest, Http2HeaderListOverMaxHeaderBytesGets431) {
        absl::StrCat("http://127.0.0.1:", server_->http_port(), "/healthz")});
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->output, "431") << result->errors;
+  EXPECT_TRUE(server_->WaitForLine(R"("protocol":"HTTP/2","status":431)", absl::Seconds(5)))
+      << "the refused request is logged";
   ExpectStillServesAndTempDirEmpty();
 }
 
