@@ -1,6 +1,7 @@
 #include "server/http/http1_session.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -268,7 +269,19 @@ int Http1Session::Refuse(int status, const char* message) {
 }
 
 void Http1Session::ScanHead(std::string_view bytes) {
-  for (const char c : bytes) {
+  const char* p = bytes.data();
+  const char* const end = p + bytes.size();
+  while (p < end) {
+    if (!head_scan_after_cr_ && !head_scan_after_lf_) {
+      // Inside a line only CR and LF matter: skip to the first of them (two memchr
+      // calls per line instead of a branch per byte).
+      const char* lf = static_cast<const char*>(std::memchr(p, '\n', end - p));
+      const char* line_end = lf != nullptr ? lf : end;
+      const char* cr = static_cast<const char*>(std::memchr(p, '\r', line_end - p));
+      p = cr != nullptr ? cr : line_end;
+      if (p == end) return;
+    }
+    const char c = *p++;
     if (head_scan_after_cr_) {
       head_scan_after_cr_ = false;
       if (c != '\n') {

@@ -351,12 +351,44 @@ TEST_F(Http1SessionTest, AmbiguousHeadsAreRefusedAndClose) {
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.request);
+    // Whole, a byte per read, and in two reads split at every point: the head scan
+    // carries its state across reads.
+    const std::string_view request = c.request;
+    for (size_t split = 0; split <= request.size() + 1; ++split) {
+      SCOPED_TRACE(split);
+      Reset();
+      if (split > request.size()) {
+        FeedBytewise(request);
+      } else {
+        Feed(request.substr(0, split));
+        Feed(request.substr(split));
+      }
+      EXPECT_TRUE(handler_.requests.empty());
+      EXPECT_THAT(io_->written, StartsWith(c.status_line));
+      EXPECT_THAT(io_->written, HasSubstr(c.reason));
+      EXPECT_TRUE(io_->close_after_write);
+    }
+  }
+}
+
+TEST_F(Http1SessionTest, WellFormedHeadsPassTheHeadScanWhateverTheReads) {
+  // Tabs and spaces inside lines, a bare-LF line end (RFC 9112 §2.2 lets a recipient
+  // take LF for CRLF), and a second request right behind the first.
+  const std::string_view requests =
+      "GET /a HTTP/1.1\r\nHost: h\r\nX-A: one\ttwo three\r\nX-B:\tv\n\r\n"
+      "GET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (size_t split = 0; split <= requests.size() + 1; ++split) {
+    SCOPED_TRACE(split);
     Reset();
-    Feed(c.request);
-    EXPECT_TRUE(handler_.requests.empty());
-    EXPECT_THAT(io_->written, StartsWith(c.status_line));
-    EXPECT_THAT(io_->written, HasSubstr(c.reason));
-    EXPECT_TRUE(io_->close_after_write);
+    if (split > requests.size()) {
+      FeedBytewise(requests);
+    } else {
+      Feed(requests.substr(0, split));
+      Feed(requests.substr(split));
+    }
+    ASSERT_EQ(handler_.requests.size(), 2u) << io_->written;
+    EXPECT_EQ(handler_.requests[0]->head.Header("x-a"), "one\ttwo three");
+    EXPECT_EQ(handler_.requests[1]->head.path, "/b");
   }
 }
 
