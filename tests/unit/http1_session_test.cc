@@ -138,6 +138,16 @@ class Http1SessionTest : public ::testing::Test {
   void FeedBytewise(std::string_view bytes) {
     for (char c : bytes) Feed(std::string_view(&c, 1));
   }
+  // Reads as a connection might deliver them: split in two at `split`, or a byte per
+  // read when `split` is past the end. For tests that try every split.
+  void FeedSplit(std::string_view bytes, size_t split) {
+    if (split > bytes.size()) {
+      FeedBytewise(bytes);
+      return;
+    }
+    Feed(bytes.substr(0, split));
+    Feed(bytes.substr(split));
+  }
   // Runs the tasks posted so far (flushes of responses sent from "outside").
   void RunPostedTasks() {
     loop_->Post([this] { loop_->Stop(); });
@@ -357,12 +367,7 @@ TEST_F(Http1SessionTest, AmbiguousHeadsAreRefusedAndClose) {
     for (size_t split = 0; split <= request.size() + 1; ++split) {
       SCOPED_TRACE(split);
       Reset();
-      if (split > request.size()) {
-        FeedBytewise(request);
-      } else {
-        Feed(request.substr(0, split));
-        Feed(request.substr(split));
-      }
+      FeedSplit(request, split);
       EXPECT_TRUE(handler_.requests.empty());
       EXPECT_THAT(io_->written, StartsWith(c.status_line));
       EXPECT_THAT(io_->written, HasSubstr(c.reason));
@@ -380,12 +385,7 @@ TEST_F(Http1SessionTest, WellFormedHeadsPassTheHeadScanWhateverTheReads) {
   for (size_t split = 0; split <= requests.size() + 1; ++split) {
     SCOPED_TRACE(split);
     Reset();
-    if (split > requests.size()) {
-      FeedBytewise(requests);
-    } else {
-      Feed(requests.substr(0, split));
-      Feed(requests.substr(split));
-    }
+    FeedSplit(requests, split);
     ASSERT_EQ(handler_.requests.size(), 2u) << io_->written;
     EXPECT_EQ(handler_.requests[0]->head.Header("x-a"), "one\ttwo three");
     EXPECT_EQ(handler_.requests[1]->head.path, "/b");
