@@ -1,5 +1,7 @@
 #include "server/dispatch/stream_upload_source.h"
 
+#include <cstring>
+#include <span>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -269,7 +271,7 @@ void StreamUploadSource::BeginFile(std::string field_name, std::string filename,
   in_file_ = true;
   file_offset_ = 0;
   file_size_ = 0;
-  chunk_.clear();
+  chunk_fill_ = 0;
   checksum_ = Checksum::Create(options_.checksum);
   Event event;
   event.kind = Event::Kind::kFileStarted;
@@ -288,26 +290,47 @@ absl::Status StreamUploadSource::FileData(std::string_view data) {
   }
   checksum_.Update(data);
   file_size_ += data.size();
+  if (!chunk_.empty() && data.data() == chunk_.data() + chunk_fill_) {
+    // Read into FeedSpace(): the bytes are already where they belong.
+    const size_t in_place = std::min(data.size(), chunk_.size() - chunk_fill_);
+    AdvanceChunk(in_place);
+    data.remove_prefix(in_place);
+  }
   while (!data.empty()) {
     // No buffer yet, or it went out with the last chunk.
-    if (chunk_.capacity() < options_.chunk_size) chunk_ = TakeChunkBuffer();
-    const size_t take = std::min(data.size(), options_.chunk_size - chunk_.size());
-    chunk_.append(data.substr(0, take));
+    if (chunk_.empty()) chunk_ = TakeChunkBuffer();
+    const size_t take = std::min(data.size(), chunk_.size() - chunk_fill_);
+    std::memcpy(chunk_.data() + chunk_fill_, data.data(), take);
     data.remove_prefix(take);
-    if (chunk_.size() == options_.chunk_size) FlushChunk();
+    AdvanceChunk(take);
   }
   return absl::OkStatus();
 }
 
+void StreamUploadSource::AdvanceChunk(size_t bytes) {
+  chunk_fill_ += bytes;
+  if (chunk_fill_ == chunk_.size()) FlushChunk();
+}
+
+std::span<char> StreamUploadSource::FeedSpace() {
+  // A multipart body's bytes go through the parser, which keeps what may be a
+  // boundary: only a raw body lands in its chunk as read.
+  if (parser_ != nullptr || !raw_started_ || !producer_status_.ok()) return {};
+  if (chunk_.empty()) chunk_ = TakeChunkBuffer();
+  return std::span<char>(chunk_).subspan(chunk_fill_);
+}
+
 void StreamUploadSource::FlushChunk() {
-  if (chunk_.empty()) return;
+  if (chunk_fill_ == 0) return;
   Event event;
   event.kind = Event::Kind::kChunk;
   event.number = file_offset_;
-  file_offset_ += chunk_.size();
+  file_offset_ += chunk_fill_;
+  chunk_.resize(chunk_fill_);  // shrinking writes nothing
   event.a = std::move(chunk_);
   Push(std::move(event));
   chunk_ = std::string();  // FileData() takes a buffer when more bytes come
+  chunk_fill_ = 0;
 }
 
 void StreamUploadSource::RecycleCurrentLocked() {
@@ -317,21 +340,22 @@ void StreamUploadSource::RecycleCurrentLocked() {
       free_chunks_.size() >= high_watermark() / options_.chunk_size) {
     return;  // the free list is full: this one is freed with the event
   }
-  buffer.clear();
+  // Its bytes stay: TakeChunkBuffer() would only have to write them over again.
   free_chunks_.push_back(std::move(buffer));
 }
 
 std::string StreamUploadSource::TakeChunkBuffer() {
+  std::string buffer;
   {
     MutexLock lock(&mu_);
     if (!free_chunks_.empty()) {
-      std::string buffer = std::move(free_chunks_.back());
+      buffer = std::move(free_chunks_.back());
       free_chunks_.pop_back();
-      return buffer;
     }
   }
-  std::string buffer;
-  buffer.reserve(options_.chunk_size);
+  // A recycled buffer is normally a chunk long already; only a fresh one, or a
+  // file's shorter last chunk, is zero-filled here.
+  buffer.resize(options_.chunk_size);
   return buffer;
 }
 

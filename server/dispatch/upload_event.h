@@ -63,8 +63,9 @@ struct ChunkEvent {
   // the bytes to outlive the event may take instead of copying them, by swapping it
   // with a string of its own (the gRPC Consume stream swaps in a buffer gRPC has
   // finished with, or an empty one, and hands the bytes to gRPC as they are). The
-  // source reuses what it gets back for a later chunk if it has a chunk's capacity,
-  // and allocates afresh otherwise. `data` must not be read after the swap. Null for
+  // source reuses what it gets back for a later chunk if it has a chunk's capacity
+  // (writing over its bytes, so they need not be cleared), and allocates afresh
+  // otherwise. `data` must not be read after the swap. Null for
   // buffered uploads.
   std::string* buffer = nullptr;
 };

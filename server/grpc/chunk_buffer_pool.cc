@@ -34,7 +34,8 @@ void ChunkBufferPool::Return(void* lent_ptr) {
   ChunkBufferPool& pool = *lent->pool;
   MutexLock lock(&pool.mu_);
   if (pool.free_.size() >= pool.max_buffers_) return;  // freed with `lent`
-  lent->bytes.clear();
+  // Not cleared: the source writes a chunk over it, and would otherwise zero-fill
+  // it back to a chunk's length first (StreamUploadSource::TakeChunkBuffer).
   pool.free_.push_back(std::move(lent->bytes));
 }
 

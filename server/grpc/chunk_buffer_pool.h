@@ -32,7 +32,8 @@ class ChunkBufferPool : public std::enable_shared_from_this<ChunkBufferPool> {
  public:
   static std::shared_ptr<ChunkBufferPool> Create(size_t max_buffers);
 
-  // An empty string: a returned buffer (with its capacity) if there is one.
+  // A returned buffer, its old bytes still in it, if there is one; else an empty
+  // string.
   std::string Take();
 
   // A slice of all of `bytes` that owns them; once gRPC drops the slice, `bytes`

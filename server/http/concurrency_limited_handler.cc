@@ -1,6 +1,7 @@
 #include "server/http/concurrency_limited_handler.h"
 
 #include <optional>
+#include <span>
 #include <string_view>
 #include <utility>
 
@@ -17,6 +18,7 @@ class SlotExchange final : public Exchange {
   absl::Status OnBodyData(std::string_view data) override {
     return inner_->OnBodyData(data);
   }
+  std::span<char> BodyBuffer() override { return inner_->BodyBuffer(); }
   void OnBodyEnd() override { inner_->OnBodyEnd(); }
   void OnStreamClosed() override {
     slot_.Give();  // a session always closes its streams; else the destructor gives it

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -50,6 +51,11 @@ class Exchange {
   // Body bytes in arrival order; `data` is valid only during the call. A non-OK status
   // means the exchange has already responded (e.g. 413) and wants no more body.
   virtual absl::Status OnBodyData(std::string_view data) = 0;
+  // Room where the session may read the body's next bytes from the socket, to pass
+  // them to OnBodyData() from the start of the room as they lie: a streamed raw body
+  // is then not copied from the connection's buffer into its chunk. Empty: read as
+  // usual. Valid until the next call on the exchange.
+  virtual std::span<char> BodyBuffer() { return {}; }
   virtual void OnBodyEnd() = 0;
   // The stream ended before a response was sent (client closed, RST_STREAM,
   // timeout), or after it: either way the Responder is gone after this call.

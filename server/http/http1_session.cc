@@ -235,13 +235,23 @@ absl::StatusOr<size_t> Http1Session::OnRead(std::string_view data) {
   return total;
 }
 
-void Http1Session::UpdateExpectedInput() {
+bool Http1Session::InCountedBody() const {
   const Http1Stream* s = current_;
-  // libhttp-parser counts a Content-Length body down in content_length.
-  const bool counted_body = !closed_ && !replaced_ && !in_head_ && s != nullptr &&
-                            s->has_body_ && !s->body_done_ && !s->body_abandoned_ &&
-                            !chunked_.has_value();
-  io_->ExpectInput(counted_body ? parser_.content_length : 0);
+  return !closed_ && !replaced_ && !in_head_ && s != nullptr && s->has_body_ &&
+         !s->body_done_ && !s->body_abandoned_ && !chunked_.has_value();
+}
+
+void Http1Session::UpdateExpectedInput() {
+  io_->ExpectInput(InCountedBody() ? parser_.content_length : 0);
+}
+
+std::span<char> Http1Session::InputBuffer() {
+  if (!InCountedBody() || stop_parsing_ || pipeline_paused_ || write_paused_ ||
+      current_->pauses_ > 0 || current_->exchange_ == nullptr) {
+    return {};
+  }
+  const std::span<char> room = current_->exchange_->BodyBuffer();
+  return room.first(std::min<uint64_t>(room.size(), parser_.content_length));
 }
 
 int Http1Session::OnMessageBegin() {

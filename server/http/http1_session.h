@@ -57,6 +57,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -104,6 +105,9 @@ class Http1Session final : public ProtocolSession {
 
   // ProtocolSession.
   absl::StatusOr<size_t> OnRead(std::string_view data) override;
+  // The exchange's BodyBuffer() while a Content-Length body flows unhindered, cut to
+  // the bytes still to come (so no byte of a next request lands there).
+  std::span<char> InputBuffer() override;
   void OnWritable() override;
   void OnClose() override;
 
@@ -144,6 +148,9 @@ class Http1Session final : public ProtocolSession {
   enum class Wait { kNone, kHeader, kBody, kIdle };
   // What the session waits for from the client now, and until when.
   Wait CurrentWait(absl::Time* deadline) const;
+  // Whether a Content-Length body is being read (libhttp-parser counts it down in
+  // parser_.content_length).
+  bool InCountedBody() const;
   // Tells the connection how much body is still to come (ConnectionIo::ExpectInput).
   void UpdateExpectedInput();
   void ArmTimer();

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <span>
 #include <string>
 #include <utility>
 
@@ -29,6 +30,9 @@ class InstrumentedExchange final : public Exchange, public Responder {
   absl::Status OnBodyData(std::string_view data) override {
     bytes_in_ += data.size();
     return inner_ != nullptr ? inner_->OnBodyData(data) : absl::OkStatus();
+  }
+  std::span<char> BodyBuffer() override {
+    return inner_ != nullptr ? inner_->BodyBuffer() : std::span<char>();
   }
   void OnBodyEnd() override {
     if (inner_ != nullptr) inner_->OnBodyEnd();

@@ -170,6 +170,10 @@ void UploadExchange::StartStreaming(std::unique_ptr<MultipartParser> continued_p
   Submit(stream_);
 }
 
+std::span<char> UploadExchange::BodyBuffer() {
+  return state_ == State::kStreaming ? stream_->FeedSpace() : std::span<char>();
+}
+
 absl::Status UploadExchange::OnBodyData(std::string_view data) {
   switch (state_) {
     case State::kReceiving: {

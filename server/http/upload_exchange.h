@@ -34,6 +34,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -78,6 +79,7 @@ class UploadExchange final : public Exchange,
   void Begin(RequestHead head);
 
   absl::Status OnBodyData(std::string_view data) override;
+  std::span<char> BodyBuffer() override;
   void OnBodyEnd() override;
   void OnStreamClosed() override;
 

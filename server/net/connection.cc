@@ -107,8 +107,14 @@ void Connection::ReadFromSocket() {
     }
     if (pause_count_ > 0 || close_after_write_) return;
     if (in_.size() >= options_.max_read_buffer) return;
-    ssize_t n = ::read(fd_.get(), in_.PrepareWrite(read_size_), read_size_);
-    if (n > 0) in_.Commit(static_cast<size_t>(n));
+    // Straight into the session's room when it offers one (nothing is buffered, so
+    // the order holds); else into our buffer.
+    std::span<char> target;
+    if (in_.empty() && session_ != nullptr) target = session_->InputBuffer();
+    const bool direct = !target.empty();
+    if (!direct) target = std::span<char>(in_.PrepareWrite(read_size_), read_size_);
+    target = target.first(std::min(target.size(), read_size_));
+    ssize_t n = ::read(fd_.get(), target.data(), target.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) break;
@@ -119,8 +125,13 @@ void Connection::ReadFromSocket() {
       eof_ = true;
       break;
     }
+    if (direct) {
+      OfferInPlace(std::string_view(target.data(), static_cast<size_t>(n)));
+    } else {
+      in_.Commit(static_cast<size_t>(n));
+    }
     ProcessInput();
-    if (static_cast<size_t>(n) < read_size_) break;  // likely drained
+    if (static_cast<size_t>(n) < target.size()) break;  // likely drained
   }
   if (closed_) return;
   if (eof_) {
@@ -151,6 +162,25 @@ size_t Connection::UnreadBytes() const {
   int bytes = 0;
   if (closed_ || ::ioctl(fd_.get(), FIONREAD, &bytes) != 0 || bytes < 0) return 0;
   return static_cast<size_t>(bytes);
+}
+
+void Connection::OfferInPlace(std::string_view data) {
+  absl::StatusOr<size_t> consumed;
+  {
+    Scope scope(this);
+    consumed = session_->OnRead(data);
+  }
+  if (!consumed.ok()) {
+    CloseNow();
+    return;
+  }
+  // What the session did not take (it paused) waits in our buffer like any input.
+  data.remove_prefix(std::min(*consumed, data.size()));
+  if (!data.empty()) {
+    std::memcpy(in_.PrepareWrite(data.size()), data.data(), data.size());
+    in_.Commit(data.size());
+  }
+  if (next_session_ != nullptr) session_ = std::move(next_session_);
 }
 
 void Connection::ProcessInput() {

@@ -12,7 +12,9 @@
 // session expects a long Content-Length body (ExpectInput), SO_RCVLOWAT makes the
 // socket readable only once a read's worth has arrived: a client writing 16 KiB at a
 // time then costs one wake-up per 64 KiB, not four; and a body of 512 KiB or more is
-// read 256 KiB at a time (bulk_read_chunk).
+// read 256 KiB at a time (bulk_read_chunk). While nothing is buffered, the session may
+// offer its own room for the next read (ProtocolSession::InputBuffer: a streamed
+// body's chunk), which then skips the read buffer and a copy.
 //
 // Closing: CloseAfterWrite() flushes, shuts down the write side, then reads and
 // discards for a short linger period so that the peer gets the final response
@@ -38,6 +40,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -113,6 +116,9 @@ class Connection final : public ConnectionIo,
 
   size_t pending_output() const { return out_.size() - out_pos_; }
   void ReadFromSocket();
+  // Offers input read into the session's InputBuffer() to the session; what it
+  // leaves goes into `in_`.
+  void OfferInPlace(std::string_view data);
   void ProcessInput();
   bool ChooseSession();  // false: not enough bytes yet, or failed (closed)
   // SEND_TIMEOUT: armed when output starts waiting; on expiry, closes the

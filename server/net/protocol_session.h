@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -57,6 +58,12 @@ class ProtocolSession {
   // buffered and are offered again (after ResumeReading, or with the next read). An
   // error closes the connection at once.
   virtual absl::StatusOr<size_t> OnRead(std::string_view data) = 0;
+  // Where the connection may read the next input instead of its own buffer, then
+  // pass it to OnRead() as it lies (a Content-Length body read straight into a
+  // stream's chunk; Exchange::BodyBuffer). Asked only when no input is buffered, on
+  // the loop, outside any session call; valid until the next call on the session.
+  // Empty: the connection's buffer.
+  virtual std::span<char> InputBuffer() { return {}; }
   // The write buffer fell below its low watermark: produce more output if any.
   virtual void OnWritable() = 0;
   // The peer closed its side (EOF) or the connection failed; the session releases its

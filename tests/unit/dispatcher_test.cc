@@ -1,8 +1,11 @@
 #include "server/dispatch/dispatcher.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -619,6 +622,73 @@ TEST(StreamUploadSource, RecyclesChunkBuffersTheConsumerIsDoneWith) {
   EXPECT_TRUE(received == body);
   // 51 chunks out of a handful of buffers, not one allocation each.
   EXPECT_LE(buffers.size(), source->high_watermark() / 100 + 2);
+}
+
+TEST(StreamUploadSource, BytesReadIntoFeedSpaceBecomeChunksWhereTheyLie) {
+  auto source = RawStream(nullptr, 100);
+  std::unique_ptr<EventCursor> cursor = source->OpenCursor({});
+  EXPECT_TRUE(source->FeedSpace().empty());  // until the body has begun
+  const std::string body = TestBytes(460);
+  std::string_view rest = body;
+  auto feed_copied = [&](size_t n) {
+    ASSERT_TRUE(source->Feed(rest.substr(0, n)).ok());
+    rest.remove_prefix(n);
+  };
+  std::set<const char*> read_into;  // where in-place reads began
+  auto feed_in_place = [&](size_t n) {
+    std::span<char> space = source->FeedSpace();
+    ASSERT_GE(space.size(), n);
+    std::memcpy(space.data(), rest.data(), n);  // as read() would
+    read_into.insert(space.data());
+    ASSERT_TRUE(source->Feed(std::string_view(space.data(), n)).ok());
+    rest.remove_prefix(n);
+  };
+  feed_copied(3);
+  EXPECT_EQ(source->FeedSpace().size(), 97u);  // the rest of the first chunk
+  feed_in_place(40);
+  feed_in_place(57);   // fills the chunk: it goes out
+  feed_copied(150);    // copied across a chunk boundary
+  feed_in_place(50);   // the rest of that chunk
+  feed_in_place(100);  // a whole chunk read in place
+  feed_copied(60);
+  ASSERT_TRUE(rest.empty());
+  ASSERT_TRUE(source->Finish().ok());
+
+  std::string received;
+  std::vector<std::string> log;
+  std::set<const char*> chunk_starts;
+  for (;;) {
+    absl::StatusOr<UploadEvent> event;
+    cursor->Next([&](absl::StatusOr<UploadEvent> e) { event = std::move(e); });
+    ASSERT_TRUE(event.ok());
+    if (auto* chunk = std::get_if<ChunkEvent>(&*event)) {
+      received.append(chunk->data);
+      chunk_starts.insert(chunk->data.data());
+    }
+    log.push_back(testing::Describe(*event));
+    if (IsLastEvent(*event)) break;
+  }
+  EXPECT_TRUE(received == body);
+  EXPECT_THAT(log, ElementsAre("file    size=? stream", "chunk 0 +100", "chunk 100 +100",
+                               "chunk 200 +100", "chunk 300 +100", "chunk 400 +60",
+                               "finished-file 460 " + Sha256Hex(body), "finished 460"));
+  // The whole chunk read in place went out from where it was read, not a copy.
+  EXPECT_EQ(read_into.size(), 4u);
+  EXPECT_EQ(std::count_if(read_into.begin(), read_into.end(),
+                          [&](const char* p) { return chunk_starts.count(p) > 0; }),
+            1);
+}
+
+TEST(StreamUploadSource, MultipartBodyIsNeverReadInPlace) {
+  RequestInfo request;
+  request.path = "/s";
+  request.content_type = "multipart/form-data; boundary=xyz";
+  auto source = *StreamUploadSource::Create(request, StreamUploadOptions{}, nullptr);
+  std::unique_ptr<EventCursor> cursor = source->OpenCursor({});
+  ASSERT_TRUE(source->Feed("--xyz\r\ncontent-disposition: form-data; name=\"f\"; "
+                           "filename=\"a\"\r\n\r\nsome bytes").ok());
+  // Its parser holds back what may be a boundary: bytes must come through Feed().
+  EXPECT_TRUE(source->FeedSpace().empty());
 }
 
 TEST(StreamUploadSource, ConsumerWaitingForBytesIsHandedThemByTheProducer) {

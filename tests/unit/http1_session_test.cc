@@ -2,7 +2,9 @@
 // socket), with a real EventLoop for the flushes it posts.
 #include "server/http/http1_session.h"
 
+#include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -65,6 +67,8 @@ struct Request {
   bool ended = false;
   bool stream_closed = false;
   Responder* responder = nullptr;
+  std::string room;        // offered as BodyBuffer(), past the body so far
+  int in_place_calls = 0;  // OnBodyData calls whose bytes lay in `room`
 };
 
 enum class Mode {
@@ -77,6 +81,10 @@ class RecordingExchange final : public Exchange {
  public:
   RecordingExchange(Request* request, Mode mode) : request_(request), mode_(mode) {}
   absl::Status OnBodyData(std::string_view data) override {
+    if (!request_->room.empty() &&
+        data.data() == request_->room.data() + request_->body.size()) {
+      ++request_->in_place_calls;
+    }
     request_->body.append(data);
     ++request_->data_calls;
     return absl::OkStatus();
@@ -90,6 +98,10 @@ class RecordingExchange final : public Exchange {
     }
   }
   void OnStreamClosed() override { request_->stream_closed = true; }
+  std::span<char> BodyBuffer() override {
+    if (request_->room.size() <= request_->body.size()) return {};
+    return std::span<char>(request_->room).subspan(request_->body.size());
+  }
 
  private:
   Request* const request_;
@@ -104,6 +116,7 @@ class RecordingHandler final : public RequestHandler {
     Request* request = requests.back().get();
     request->head = head;
     request->responder = responder;
+    request->room.resize(room);
     if (mode == Mode::kRespondInStart) {
       responder->Respond(HttpResponse::Error(start_status, "refused"));
     }
@@ -112,6 +125,7 @@ class RecordingHandler final : public RequestHandler {
 
   Mode mode = Mode::kRespondAtEnd;
   int start_status = 413;
+  size_t room = 0;  // bytes each exchange offers as its BodyBuffer()
   std::vector<std::unique_ptr<Request>> requests;
 };
 
@@ -474,6 +488,50 @@ TEST_F(Http1SessionTest, PausedBodyIsNotConsumedUntilResumed) {
   Feed("");
   EXPECT_EQ(handler_.requests[0]->body, "abcdef");
   EXPECT_TRUE(handler_.requests[0]->ended);
+}
+
+TEST_F(Http1SessionTest, ContentLengthBodyMayBeReadIntoTheExchangesRoom) {
+  handler_.mode = Mode::kDefer;
+  handler_.room = 64;
+  EXPECT_TRUE(session_->InputBuffer().empty());  // no request yet: the head comes
+  Feed("POST /r HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n");
+  ASSERT_EQ(handler_.requests.size(), 1u);
+  Request& request = *handler_.requests[0];
+  // As Connection does: read into the room, then offer the bytes where they lie.
+  auto read_in_place = [&](std::string_view bytes) {
+    const std::span<char> room = session_->InputBuffer();
+    ASSERT_GE(room.size(), bytes.size());
+    std::memcpy(room.data(), bytes.data(), bytes.size());
+    absl::StatusOr<size_t> consumed =
+        session_->OnRead(std::string_view(room.data(), bytes.size()));
+    ASSERT_TRUE(consumed.ok());
+    EXPECT_EQ(*consumed, bytes.size());
+  };
+  // Cut to the body's length, so that no byte of a next request lands there.
+  EXPECT_EQ(session_->InputBuffer().size(), 10u);
+  EXPECT_EQ(session_->InputBuffer().data(), request.room.data());
+  read_in_place("0123");
+  EXPECT_EQ(session_->InputBuffer().size(), 6u);
+  request.responder->PauseBody();
+  EXPECT_TRUE(session_->InputBuffer().empty());  // paused: nothing may be read
+  request.responder->ResumeBody();
+  read_in_place("456789");
+  EXPECT_EQ(request.body, "0123456789");
+  EXPECT_EQ(request.in_place_calls, 2);
+  EXPECT_TRUE(request.ended);
+  EXPECT_TRUE(session_->InputBuffer().empty());  // the next head is read as usual
+}
+
+TEST_F(Http1SessionTest, ChunkedBodyIsNeverReadIntoTheExchangesRoom) {
+  handler_.mode = Mode::kDefer;
+  handler_.room = 64;
+  Feed("POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n");
+  ASSERT_EQ(handler_.requests.size(), 1u);
+  // Its bytes are framed: they must go through the chunked decoder.
+  EXPECT_TRUE(session_->InputBuffer().empty());
+  Feed("3\r\nabc\r\n0\r\n\r\n");
+  EXPECT_EQ(handler_.requests[0]->body, "abc");
+  EXPECT_EQ(handler_.requests[0]->in_place_calls, 0);
 }
 
 TEST_F(Http1SessionTest, PausedChunkedBodyIsNotConsumedUntilResumed) {
