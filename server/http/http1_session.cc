@@ -250,8 +250,12 @@ std::span<char> Http1Session::InputBuffer() {
       current_->pauses_ > 0 || current_->exchange_ == nullptr) {
     return {};
   }
+  // Not the body's last byte: libhttp-parser, paused right at a body's end (a full
+  // stream queue), leaves that byte unconsumed and completes the message when it is
+  // offered again, and by then its room may have gone to the consumer. Every byte
+  // before it is consumed when offered, so in-place input is never left over.
   const std::span<char> room = current_->exchange_->BodyBuffer();
-  return room.first(std::min<uint64_t>(room.size(), parser_.content_length));
+  return room.first(std::min<uint64_t>(room.size(), parser_.content_length - 1));
 }
 
 int Http1Session::OnMessageBegin() {

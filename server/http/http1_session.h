@@ -106,7 +106,8 @@ class Http1Session final : public ProtocolSession {
   // ProtocolSession.
   absl::StatusOr<size_t> OnRead(std::string_view data) override;
   // The exchange's BodyBuffer() while a Content-Length body flows unhindered, cut to
-  // the bytes still to come (so no byte of a next request lands there).
+  // the bytes still to come but the last (so no byte of a next request lands there,
+  // and all of it is consumed: see the .cc).
   std::span<char> InputBuffer() override;
   void OnWritable() override;
   void OnClose() override;

@@ -61,8 +61,9 @@ class ProtocolSession {
   // Where the connection may read the next input instead of its own buffer, then
   // pass it to OnRead() as it lies (a Content-Length body read straight into a
   // stream's chunk; Exchange::BodyBuffer). Asked only when no input is buffered, on
-  // the loop, outside any session call; valid until the next call on the session.
-  // Empty: the connection's buffer.
+  // the loop, outside any session call. OnRead() should take all of such input; what
+  // it leaves is copied into the connection's buffer, so the room must then still be
+  // valid when OnRead() returns. Empty: the connection's buffer.
   virtual std::span<char> InputBuffer() { return {}; }
   // The write buffer fell below its low watermark: produce more output if any.
   virtual void OnWritable() = 0;
