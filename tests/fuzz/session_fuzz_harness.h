@@ -17,15 +17,20 @@
 // and nothing after it; no body after OnBodyEnd or after the exchange responded; no
 // Exchange callback nested in another or inside a Responder call made from outside the
 // session, which also never writes; and once the session is gone nothing of it is left
-// (every Exchange released). Timeouts are not fuzzed: they need the clock to move.
+// (every Exchange released). Every other request's exchange offers a BodyBuffer(), and
+// the connection reads into the session's InputBuffer() as Connection does: such input
+// reaches OnBodyData from the start of the room, and the session takes all of it.
+// Timeouts are not fuzzed: they need the clock to move.
 #ifndef SPILLWAY_TESTS_FUZZ_SESSION_FUZZ_HARNESS_H_
 #define SPILLWAY_TESTS_FUZZ_SESSION_FUZZ_HARNESS_H_
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -173,7 +178,24 @@ class FuzzIo final : public ConnectionIo {
   bool closed_now() const { return close_now_; }
 
   // Bytes from the socket: offered to `*session` now and while any are left over.
+  // As Connection reads: while nothing is buffered, into the session's room if it
+  // offers one.
   void Receive(std::string_view bytes, std::unique_ptr<ProtocolSession>* session) {
+    while (!bytes.empty() && input_.empty() && !closed() && pauses_ == 0) {
+      const std::span<char> room = (*session)->InputBuffer();
+      if (room.empty()) break;
+      const size_t n = std::min(room.size(), bytes.size());
+      std::memcpy(room.data(), bytes.data(), n);
+      bytes.remove_prefix(n);
+      absl::StatusOr<size_t> consumed =
+          (*session)->OnRead(std::string_view(room.data(), n));
+      if (!consumed.ok()) {
+        close_now_ = true;
+        return;
+      }
+      Check(*consumed == n);  // in-place input is taken whole (http1_session.h)
+      if (next_ != nullptr) *session = std::move(next_);
+    }
     input_.append(bytes);
     ProcessInput(session);
   }
@@ -250,12 +272,18 @@ class FuzzExchange final : public Exchange {
       : responder_(responder),
         behaviour_(behaviour),
         index_(index),
-        head_request_(head_request) {}
+        head_request_(head_request),
+        room_(index % 2 == 0 ? 48 : 0, '\0') {}
   ~FuzzExchange() override { Check(closed_); }  // never released unannounced
 
   absl::Status OnBodyData(std::string_view data) override {
     CallbackScope scope;
     Check(!closed_ && !ended_ && !responded_);
+    // Bytes read into the room come from its start (exchange.h).
+    if (!room_.empty() && data.data() >= room_.data() &&
+        data.data() < room_.data() + room_.size()) {
+      Check(data.data() == room_.data() && data.size() <= room_.size());
+    }
     body_bytes_ += data.size();
     if ((behaviour_ & kHoldBytes) != 0) {
       held_ += data.size();
@@ -284,6 +312,10 @@ class FuzzExchange final : public Exchange {
   void OnSessionResponded(int status) override {
     CallbackScope scope;
     Check(!closed_);
+  }
+  std::span<char> BodyBuffer() override {
+    Check(!closed_ && !ended_ && !responded_);  // asked only while the body flows
+    return std::span<char>(room_);
   }
 
   // Called by the handler from Start (inside the session).
@@ -353,6 +385,7 @@ class FuzzExchange final : public Exchange {
   int pauses_ = 0;       // PauseBody calls not yet resumed
   size_t held_ = 0;      // body bytes not yet given back (kHoldBytes)
   size_t body_bytes_ = 0;
+  std::string room_;     // offered as BodyBuffer(), by every other request
 };
 
 class FuzzHandler final : public RequestHandler {
