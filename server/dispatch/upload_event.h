@@ -65,8 +65,7 @@ struct ChunkEvent {
   // finished with, or an empty one, and hands the bytes to gRPC as they are). The
   // source reuses what it gets back for a later chunk if it has a chunk's capacity
   // (writing over its bytes, so they need not be cleared), and allocates afresh
-  // otherwise. `data` must not be read after the swap. Null for
-  // buffered uploads.
+  // otherwise. `data` must not be read after the swap. Null for buffered uploads.
   std::string* buffer = nullptr;
 };
 
