@@ -164,7 +164,7 @@ size_t Connection::UnreadBytes() const {
   return static_cast<size_t>(bytes);
 }
 
-void Connection::OfferInPlace(std::string_view data) {
+std::optional<Connection::Offered> Connection::Offer(std::string_view data) {
   absl::StatusOr<size_t> consumed;
   {
     Scope scope(this);
@@ -172,37 +172,33 @@ void Connection::OfferInPlace(std::string_view data) {
   }
   if (!consumed.ok()) {
     CloseNow();
-    return;
+    return std::nullopt;
   }
+  Offered offered{std::min(*consumed, data.size()), next_session_ != nullptr};
+  // The old session's OnRead has returned: it can be destroyed now.
+  if (offered.session_replaced) session_ = std::move(next_session_);
+  return offered;
+}
+
+void Connection::OfferInPlace(std::string_view data) {
+  const std::optional<Offered> offered = Offer(data);
+  if (!offered.has_value()) return;
   // What the session did not take (it paused) waits in our buffer like any input.
-  data.remove_prefix(std::min(*consumed, data.size()));
+  data.remove_prefix(offered->consumed);
   if (!data.empty()) {
     std::memcpy(in_.PrepareWrite(data.size()), data.data(), data.size());
     in_.Commit(data.size());
   }
-  if (next_session_ != nullptr) session_ = std::move(next_session_);
 }
 
 void Connection::ProcessInput() {
   while (!closed_ && !close_after_write_ && pause_count_ == 0 && !in_.empty()) {
     if (session_ == nullptr && !ChooseSession()) return;
-    const std::string_view data = in_.data();
-    absl::StatusOr<size_t> consumed;
-    {
-      Scope scope(this);
-      consumed = session_->OnRead(data);
-    }
-    if (!consumed.ok()) {
-      CloseNow();
-      return;
-    }
-    in_.Consume(std::min(*consumed, data.size()));
-    if (next_session_ != nullptr) {
-      // The old session's OnRead has returned: it can be destroyed now.
-      session_ = std::move(next_session_);
-      continue;
-    }
-    if (*consumed == 0) return;  // the session waits for more bytes or a resume
+    const std::optional<Offered> offered = Offer(in_.data());
+    if (!offered.has_value()) return;
+    in_.Consume(offered->consumed);
+    if (offered->session_replaced) continue;  // the new session reads on
+    if (offered->consumed == 0) return;  // the session waits for more bytes or a resume
   }
 }
 

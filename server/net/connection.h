@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -116,6 +117,12 @@ class Connection final : public ConnectionIo,
 
   size_t pending_output() const { return out_.size() - out_pos_; }
   void ReadFromSocket();
+  struct Offered {
+    size_t consumed;        // bytes the session took
+    bool session_replaced;  // an h2c Upgrade swapped in its successor
+  };
+  // Offers `data` to the session; nullopt if that failed and closed the connection.
+  std::optional<Offered> Offer(std::string_view data);
   // Offers input read into the session's InputBuffer() to the session; what it
   // leaves goes into `in_`.
   void OfferInPlace(std::string_view data);
