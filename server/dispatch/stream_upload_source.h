@@ -44,8 +44,9 @@
 //
 // Ownership: shared by the exchange (producer), the dispatcher and the delivery's
 // cursor. `flow` is not owned; the producer must Detach() it before it goes away.
-// Threading: Feed/Finish/Fail on the producer's thread; the cursor on the consumer's;
-// Abort and Detach from any thread.
+// Threading: Feed, FeedSpace, Finish and the Replay* calls on the producer's thread
+// (which alone touches the chunk being filled); the cursor on the consumer's; Abort
+// and Detach from any thread.
 #ifndef SPILLWAY_SERVER_DISPATCH_STREAM_UPLOAD_SOURCE_H_
 #define SPILLWAY_SERVER_DISPATCH_STREAM_UPLOAD_SOURCE_H_
 
