@@ -61,8 +61,8 @@ class Delivery {
   virtual void Next(NextCallback callback) = 0;
 
   // Answers the upload. A reply HTTP cannot carry (ConsumerReply::Validate: a status
-  // outside 200..599, a header with a line break) is turned into a 502. Ignored when the upload was already answered (it timed out, or
-  // the uploader went away).
+  // outside 200..599, a header with a line break) is turned into a 502. Ignored when
+  // the upload was already answered (it timed out, or the uploader went away).
   virtual void Reply(ConsumerReply reply) = 0;
 
   // The consumer cannot finish this upload. `why` is logged and, for the final

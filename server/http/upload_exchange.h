@@ -25,8 +25,9 @@
 // a buffered upload's files then live only as long as a consumer still reading them.
 //
 // Metrics (MetricsRegistry::Global()): spillway_upload_bytes_received_total{mode}
-// counts body bytes (uploads in flight are UploadSlots'): stream bytes as they are handed on, a buffered body's bytes once complete,
-// under "spill" if any of its files spilled, else "memory".
+// counts body bytes (uploads in flight are UploadSlots'): stream bytes as they are
+// handed on, a buffered body's bytes once complete, under "spill" if any of its files
+// spilled, else "memory".
 //
 // Threading: loop thread only, except the DoneCallback, which only posts.
 #ifndef SPILLWAY_SERVER_HTTP_UPLOAD_EXCHANGE_H_
