@@ -290,26 +290,18 @@ absl::Status StreamUploadSource::FileData(std::string_view data) {
   }
   checksum_.Update(data);
   file_size_ += data.size();
-  if (!chunk_.empty() && data.data() == chunk_.data() + chunk_fill_) {
-    // Read into FeedSpace(): the bytes are already where they belong.
-    const size_t in_place = std::min(data.size(), chunk_.size() - chunk_fill_);
-    AdvanceChunk(in_place);
-    data.remove_prefix(in_place);
-  }
   while (!data.empty()) {
     // No buffer yet, or it went out with the last chunk.
     if (chunk_.empty()) chunk_ = TakeChunkBuffer();
     const size_t take = std::min(data.size(), chunk_.size() - chunk_fill_);
-    std::memcpy(chunk_.data() + chunk_fill_, data.data(), take);
+    char* const at = chunk_.data() + chunk_fill_;
+    // Bytes read into FeedSpace() already lie where they belong.
+    if (data.data() != at) std::memcpy(at, data.data(), take);
     data.remove_prefix(take);
-    AdvanceChunk(take);
+    chunk_fill_ += take;
+    if (chunk_fill_ == chunk_.size()) FlushChunk();
   }
   return absl::OkStatus();
-}
-
-void StreamUploadSource::AdvanceChunk(size_t bytes) {
-  chunk_fill_ += bytes;
-  if (chunk_fill_ == chunk_.size()) FlushChunk();
 }
 
 std::span<char> StreamUploadSource::FeedSpace() {

@@ -153,8 +153,6 @@ class StreamUploadSource final
                  std::optional<uint64_t> size);
   absl::Status FileData(std::string_view data);
   void EndFile();
-  // Counts `bytes` more of chunk_ as filled; a full chunk goes out.
-  void AdvanceChunk(size_t bytes);
   void FlushChunk();
   void Push(Event event);
   // Keeps the chunk buffer of the event the consumer held (current_) for reuse, if
