@@ -188,8 +188,9 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
   grpc::CallbackServerContext* const context_;  // not owned
   v1::Reply* const response_;                   // not owned
   const UploadRpcOptions* const options_;       // not owned
-  // Held until the reactor is deleted (OnDone): the drain waits for it.
-  std::optional<UploadSlot> slot_;
+  // Held until the call is answered (FinishOnce); the drain waits for it, then gRPC's
+  // shutdown grace lets the answers go out.
+  std::optional<UploadSlot> slot_ ABSL_GUARDED_BY(mu_);
   const std::shared_ptr<Link> link_;
 
   // Read-reaction state.
