@@ -535,9 +535,6 @@ void UploadReactor::FinishOnce(const grpc::Status& status, const ConsumerReply* 
     if (finished_) return;
     finished_ = true;
     if (reply != nullptr) ToProtoReply(*reply, response_);
-    // Answered, it is no longer in flight: the uploader may start its next upload as
-    // soon as it hears the status, which can be before gRPC calls OnDone.
-    if (slot_.has_value()) slot_->Give();
   }
   GrpcMetrics::CountUploadRpc(status.error_code());
   Finish(status);

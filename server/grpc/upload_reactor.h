@@ -188,9 +188,10 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::UploadRequest>,
   grpc::CallbackServerContext* const context_;  // not owned
   v1::Reply* const response_;                   // not owned
   const UploadRpcOptions* const options_;       // not owned
-  // Held until the call is answered (FinishOnce); the drain waits for it, then gRPC's
-  // shutdown grace lets the answers go out.
-  std::optional<UploadSlot> slot_ ABSL_GUARDED_BY(mu_);
+  // Held until the reactor is deleted (OnDone), with the temp files a failed or
+  // cancelled call still holds: the drain waits for it. OnDone can come just after
+  // the client has heard the status.
+  std::optional<UploadSlot> slot_;
   const std::shared_ptr<Link> link_;
 
   // Read-reaction state.

@@ -1090,7 +1090,9 @@ TEST_F(GrpcTest, UploadRpcsAndHttpUploadsShareMaxConcurrentUploads) {
   // Done, it gives the slot back.
   EXPECT_TRUE(holder.End().ok());
   EXPECT_EQ(holder.reply.status(), 201u);
-  // Answered, the call's slot is free before the client hears the status.
+  // The call holds its slot until gRPC is done with it (OnDone), just after the
+  // status went out; the client may hear the status first.
+  EXPECT_TRUE(WaitForMetric("spillway_uploads_in_flight", 0));
   EXPECT_EQ(Curl({"--data-binary", "x"}).status, 201);
 }
 
