@@ -7,7 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -134,10 +133,6 @@ class CliTest : public ::testing::Test {
 
   void StartServer() {
     SpillwaydProcess::Options options;
-    if (const char* binary = std::getenv("SPILLWAY_TEST_SPILLWAYD");
-        binary != nullptr && *binary != '\0') {
-      options.binary = binary;
-    }
     // Small thresholds, so that 10 KiB stays in memory, 300 KiB spills and 3 MiB streams.
     options.args = {"--file-upload-temp-dir=" + spill_, "--file-upload-max-memory-size=64Ki",
                     "--max-body-size=1Mi", "--stream-body-chunk-size=64Ki"};

@@ -294,11 +294,6 @@ class GrpcTest : public ::testing::Test {
                    std::vector<std::pair<std::string, std::string>> env = {}) {
     SpillwaydProcess::Options options;
     options.env = std::move(env);
-    // Lets a developer point the tests at another build (say, a sanitizer one).
-    if (const char* binary = std::getenv("SPILLWAY_TEST_SPILLWAYD");
-        binary != nullptr && *binary != '\0') {
-      options.binary = binary;
-    }
     // Defaults for these tests, unless `args` sets the same flag.
     for (const std::string& arg : {"--file-upload-temp-dir=" + spill_,
                                    std::string("--file-upload-max-memory-size=64Ki"),

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
@@ -34,6 +35,11 @@ uint16_t ParseListeningPort(const std::string& line,
 }
 
 }  // namespace
+
+std::string SpillwaydProcess::DefaultBinary() {
+  const char* binary = std::getenv("SPILLWAY_TEST_SPILLWAYD");
+  return binary != nullptr && *binary != '\0' ? binary : SPILLWAYD_PATH;
+}
 
 absl::StatusOr<std::unique_ptr<SpillwaydProcess>> SpillwaydProcess::Start(
     const Options& options) {

@@ -34,14 +34,18 @@ namespace spillway {
 
 class SpillwaydProcess {
  public:
+  static std::string DefaultBinary();
+
   struct Options {
     // Added after the defaults "--http-port=0 --grpc-port=0
     // --listen-address=127.0.0.1".
     std::vector<std::string> args;
     // Set in the child's environment, on top of the parent's.
     std::vector<std::pair<std::string, std::string>> env;
-    // The binary; by default the spillwayd this test tree was built with.
-    std::string binary = SPILLWAYD_PATH;
+    // The binary; by default $SPILLWAY_TEST_SPILLWAYD if set (another build, say a
+    // sanitizer one, or an older one to see a test fail), else the spillwayd this
+    // test tree was built with.
+    std::string binary = DefaultBinary();
     // The gRPC port; 0: an ephemeral one. (Set: a restarted daemon on the same port.)
     uint16_t grpc_port = 0;
     absl::Duration start_timeout = absl::Seconds(15);

@@ -2,10 +2,6 @@
 // HTTP/1.1 and HTTP/2, in each mode (memory, spill, stream). Every receipt's sizes and
 // SHA-256 must match the files sent, dir: must store identical bytes, and the temp
 // directory must be empty once the uploads are answered.
-//
-// Until main.cc wires the upload pipeline (server/http/upload_pipeline.h), spillwayd
-// rejects --sink and these tests skip, saying so.
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -33,23 +29,6 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
-std::string Binary() {
-  // Lets a developer point the tests at another build of the daemon.
-  const char* binary = std::getenv("SPILLWAY_TEST_SPILLWAYD");
-  return binary != nullptr && *binary != '\0' ? binary : SPILLWAYD_PATH;
-}
-
-// True when this spillwayd knows the SINK setting: an invalid sink is then refused
-// as such, rather than as an unknown flag.
-bool HasUploadPipeline() {
-  absl::StatusOr<CommandResult> result = RunCommand({Binary(), "--sink=not-a-sink"});
-  return result.ok() && result->errors.find("is not a sink") != std::string::npos;
-}
-
-
-
-
-
 // What a receipt says about one file, as a substring of its JSON.
 std::string FileReceipt(size_t size, std::string_view data, const std::string& mode) {
   return absl::StrCat("\"size\":", size, ",\"sha256\":\"", Sha256Hex(data),
@@ -59,10 +38,6 @@ std::string FileReceipt(size_t size, std::string_view data, const std::string& m
 class UploadTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!HasUploadPipeline()) {
-      GTEST_SKIP() << Binary() << " does not know --sink yet: main.cc must wire "
-                   << "UploadPipeline (server/http/upload_pipeline.h)";
-    }
     store_ = work_.path() + "/store";
     spill_ = work_.path() + "/spill";
     std::filesystem::create_directory(spill_);
@@ -70,7 +45,6 @@ class UploadTest : public ::testing::Test {
 
   void StartServer(std::vector<std::string> args) {
     SpillwaydProcess::Options options;
-    options.binary = Binary();
     options.args = {"--file-upload-temp-dir=" + spill_,
                     "--file-upload-max-memory-size=100Ki", "--max-body-size=1Mi",
                     "--stream-body-chunk-size=64Ki"};
