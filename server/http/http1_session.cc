@@ -858,6 +858,16 @@ void Http1Session::OnWritable() {
   Flush();
 }
 
+bool Http1Session::OnInputEnd() {
+  if (closed_ || replaced_ || streams_.empty()) return false;
+  if (in_head_ || current_ != nullptr || chunked_.has_value()) return false;  // cut short
+  // Every queued stream has its whole request and no response written yet (one
+  // written with its body done leaves the queue).
+  streams_.back()->keep_alive_ = false;
+  StopParsing();
+  return true;
+}
+
 void Http1Session::OnClose() {
   if (closed_) return;
   closed_ = true;

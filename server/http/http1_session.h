@@ -110,6 +110,10 @@ class Http1Session final : public ProtocolSession {
   // and all of it is consumed: see the .cc).
   std::span<char> InputBuffer() override;
   void OnWritable() override;
+  // A half-closed client: the requests received whole are answered, the last with
+  // "connection: close"; a request cut short (head or body) can never complete, so
+  // the connection closes at once and its Exchange sees OnStreamClosed.
+  bool OnInputEnd() override;
   void OnClose() override;
 
   // Drain: requests in flight finish, each response closes the connection, and an

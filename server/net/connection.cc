@@ -135,13 +135,21 @@ void Connection::ReadFromSocket() {
   }
   if (closed_) return;
   if (eof_) {
+    if (lingering_) {
+      CloseNow();  // the peer has what we sent
+      return;
+    }
     ProcessInput();
-    // HTTP has no use for a half-closed client here: whatever is in flight is
-    // abandoned, except a response already being flushed before a close.
-    if (lingering_ || !close_after_write_) CloseNow();
-    return;
+    EndInputIfConsumed();
   }
   UpdateInterest();
+}
+
+void Connection::EndInputIfConsumed() {
+  // Paused, the session has not seen all the input yet: asked after it resumes.
+  if (!eof_ || input_ended_ || closed_ || close_after_write_ || pause_count_ > 0) return;
+  input_ended_ = true;
+  if (session_ == nullptr || !session_->OnInputEnd()) CloseNow();
 }
 
 void Connection::ExpectInput(uint64_t bytes) {
@@ -415,7 +423,7 @@ void Connection::AfterCallbacks() {
       continue;
     }
     ProcessInput();
-    if (eof_ && !closed_ && !close_after_write_ && pause_count_ == 0) CloseNow();
+    EndInputIfConsumed();
     if (!closed_) UpdateInterest();
   }
   --depth_;

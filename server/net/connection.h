@@ -18,7 +18,9 @@
 //
 // Closing: CloseAfterWrite() flushes, shuts down the write side, then reads and
 // discards for a short linger period so that the peer gets the final response
-// instead of a reset caused by unread request bytes. CloseNow() closes at once. In
+// instead of a reset caused by unread request bytes. CloseNow() closes at once. A
+// peer's EOF (a half-close) closes at once too, unless the session, once it has all
+// the input, still has whole requests to answer (ProtocolSession::OnInputEnd). In
 // both, the session's OnClose() runs exactly once, then the session is destroyed,
 // and the ConnectionRegistry is told (it destroys the Connection later, from a task).
 //
@@ -127,6 +129,9 @@ class Connection final : public ConnectionIo,
   // leaves goes into `in_`.
   void OfferInPlace(std::string_view data);
   void ProcessInput();
+  // After the peer's EOF, once the session has taken what it will of the input:
+  // asks it whether it still answers (ProtocolSession::OnInputEnd), else closes.
+  void EndInputIfConsumed();
   bool ChooseSession();  // false: not enough bytes yet, or failed (closed)
   // SEND_TIMEOUT: armed when output starts waiting; on expiry, closes the
   // connection if the peer took nothing since, else re-arms from its last progress.
@@ -159,6 +164,7 @@ class Connection final : public ConnectionIo,
   int receive_low_water_ = 1;  // SO_RCVLOWAT as set on the socket
   size_t read_size_;  // bytes asked of the next read(); see ExpectInput
   bool eof_ = false;                // the peer closed its side
+  bool input_ended_ = false;        // the session was told (OnInputEnd)
   bool write_was_blocked_ = false;  // OnWritable owed when below low watermark
   bool close_after_write_ = false;
   bool lingering_ = false;

@@ -67,8 +67,14 @@ class ProtocolSession {
   virtual std::span<char> InputBuffer() { return {}; }
   // The write buffer fell below its low watermark: produce more output if any.
   virtual void OnWritable() = 0;
-  // The peer closed its side (EOF) or the connection failed; the session releases its
-  // streams (telling their Exchanges) and is destroyed after this returns.
+  // The peer closed its sending side (EOF) and the session has been offered every byte
+  // before it, and was not paused: no more input will come. True: the session still
+  // answers the requests it received whole, then closes (CloseAfterWrite), as a client
+  // that half-closes after its request (`nc -N`) expects. False: the connection
+  // closes now (nothing to answer, or a request cut short).
+  virtual bool OnInputEnd() { return false; }
+  // The connection closed (at once, or after a graceful close); the session releases
+  // its streams (telling their Exchanges) and is destroyed after this returns.
   virtual void OnClose() = 0;
 };
 

@@ -89,6 +89,9 @@ inline constexpr uint8_t kActConsume = 0x08;       // ConsumeBody what is held
 inline constexpr uint8_t kActDrainOutput = 0x10;   // the socket takes the output
 inline constexpr uint8_t kActRunPosted = 0x20;     // run the loop's posted tasks
 inline constexpr uint8_t kAbruptClose = 0x40;      // at the end: OnClose, no final acts
+// At the end, without kAbruptClose: the client half-closes after the final acts
+// (kActRespondOne has no use there, so its bit says it).
+inline constexpr uint8_t kHalfCloseAtEnd = kActRespondOne;
 inline constexpr uint8_t kPostedReplies = 0x80;    // deferred replies as loop tasks
 // The final acts: every deferred reply, oldest last; resume, consume, drain, run tasks.
 inline constexpr uint8_t kFinalAct = kActNewestFirst | kActResume | kActConsume |
@@ -176,6 +179,16 @@ class FuzzIo final : public ConnectionIo {
 
   bool closed() const { return close_now_ || close_after_write_; }
   bool closed_now() const { return close_now_; }
+  bool answers_after_input_end() const { return answers_after_input_end_; }
+
+  // The client half-closes. As Connection does, the session hears of it once it is
+  // not paused (it has taken every byte it will), and a "no" closes at once.
+  void EndInput(ProtocolSession* session) {
+    if (closed() || pauses_ > 0 || input_ended_) return;
+    input_ended_ = true;
+    answers_after_input_end_ = session->OnInputEnd();
+    if (!answers_after_input_end_) close_now_ = true;
+  }
 
   // Bytes from the socket: offered to `*session` now and while any are left over.
   // As Connection reads: while nothing is buffered, into the session's room if it
@@ -262,6 +275,8 @@ class FuzzIo final : public ConnectionIo {
   int pauses_ = 0;
   bool close_after_write_ = false;
   bool close_now_ = false;
+  bool input_ended_ = false;
+  bool answers_after_input_end_ = false;
   std::unique_ptr<ProtocolSession> next_;
 };
 
@@ -457,9 +472,10 @@ class FuzzHandler final : public RequestHandler {
 // Plays `input` into `session` piece by piece as `plan` says, with the harness's acts
 // in between and `start_drain` called on the current session (an h2c Upgrade may
 // have replaced it) after piece `drain_after` when `drain`; then, unless the plan
-// hangs up abruptly, the final acts; then closes the connection. `after_close` checks
-// the closed session before it is destroyed; afterwards the session's late tasks run
-// and nothing may be left of it.
+// hangs up abruptly, the final acts (and maybe a half-close, after which a session
+// that still answers must ask to close); then closes the connection. `after_close`
+// checks the closed session before it is destroyed; afterwards the session's late
+// tasks run and nothing may be left of it.
 inline void PlayAndClose(const FuzzPlan& plan, std::string_view input, bool drain,
                          size_t drain_after,
                          const std::function<void(ProtocolSession*)>& start_drain,
@@ -479,6 +495,16 @@ inline void PlayAndClose(const FuzzPlan& plan, std::string_view input, bool drai
   if ((plan.act_flavour & kAbruptClose) == 0) {
     for (int round = 0; round < 3 && !io.closed_now(); ++round) {
       handler.Act(kFinalAct, &io, &session);
+    }
+    if ((plan.act_flavour & kHalfCloseAtEnd) != 0) {
+      io.EndInput(session.get());
+      if (io.answers_after_input_end()) {
+        // It still answers what it received whole, then asks to close.
+        for (int round = 0; round < 3 && !io.closed(); ++round) {
+          handler.Act(kFinalAct, &io, &session);
+        }
+        Check(io.closed());
+      }
     }
   }
   session->OnClose();

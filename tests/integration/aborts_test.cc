@@ -1,5 +1,5 @@
 // Uploads abandoned mid-body, in each mode, over HTTP/1.1 (the client closes its
-// socket) and HTTP/2 (RST_STREAM on a connection that stays open; and a real client,
+// socket, or half-closes it) and HTTP/2 (RST_STREAM on a connection that stays open; and a real client,
 // curl, giving up): every temp file goes, the spilled-bytes gauge and the in-flight
 // gauge return to 0, and the server still serves.
 //
@@ -78,39 +78,60 @@ class AbortsTest : public testing::UploadFixture,
     EXPECT_TRUE(MetricSoon(kSpilled, 0)) << "spilled bytes still counted";
     ExpectStillServesAndTempDirEmpty();
   }
+
+  enum class Http1Abort { kClose, kHalfClose };
+
+  // Each HTTP/1.1 case, ended mid-body by `abort`.
+  void AbortHttp1UploadsMidBody(Http1Abort abort) {
+    std::vector<AbortCase> cases = Cases();
+    // One read may carry it all: past the spill's 64 KiB write buffer, so that bytes
+    // reach the disk.
+    cases[1].sent = 150 * 1024;
+    // Unknown length: the raw prefix and the assembler both spill.
+    cases.push_back({"spill", 0, 150 * 1024});
+    for (const AbortCase& c : cases) {
+      SCOPED_TRACE(absl::StrCat(c.mode, " ", c.content_length));
+      absl::StatusOr<RawConnection> connection =
+          RawConnection::Connect(server_->http_port());
+      ASSERT_TRUE(connection.ok()) << connection.status();
+      const std::string body = RandomishBytes(c.sent, 7);
+      const std::string framing =
+          c.content_length == 0 ? "Transfer-Encoding: chunked"
+                                : absl::StrCat("Content-Length: ", c.content_length);
+      const std::string payload =
+          c.content_length == 0
+              ? absl::StrCat(absl::Hex(body.size()), "\r\n", body, "\r\n")
+              : body;
+      ASSERT_TRUE(connection
+                      ->Send(absl::StrCat("POST /upload HTTP/1.1\r\nHost: t\r\n"
+                                          "Content-Type: application/octet-stream\r\n",
+                                          framing, "\r\n\r\n", payload))
+                      .ok());
+      ExpectLive(c.mode);
+      if (abort == Http1Abort::kHalfClose) {
+        // The request can never complete: the server closes without an answer.
+        ASSERT_TRUE(connection->ShutdownWrite().ok());
+        std::string answer;
+        EXPECT_TRUE(connection->ReadToClose(&answer, absl::Seconds(10)));
+        EXPECT_EQ(answer, "");
+      }
+      { RawConnection closing = *std::move(connection); }  // closes the socket
+      ExpectCleanedUp();
+    }
+    // Only the streamed upload was with its consumer when its uploader went away; the
+    // others were not dispatched yet.
+    EXPECT_EQ(
+        testing::MetricValue(Scrape(), "spillway_deliveries_total{outcome=\"cancelled\"}"),
+        1);
+  }
 };
 
 TEST_P(AbortsTest, Http1ClientClosesTheSocketMidBody) {
-  std::vector<AbortCase> cases = Cases();
-  // One read may carry it all: past the spill's 64 KiB write buffer, so that bytes
-  // reach the disk.
-  cases[1].sent = 150 * 1024;
-  // Unknown length: the raw prefix and the assembler both spill.
-  cases.push_back({"spill", 0, 150 * 1024});
-  for (const AbortCase& c : cases) {
-    SCOPED_TRACE(absl::StrCat(c.mode, " ", c.content_length));
-    absl::StatusOr<RawConnection> connection = RawConnection::Connect(server_->http_port());
-    ASSERT_TRUE(connection.ok()) << connection.status();
-    const std::string body = RandomishBytes(c.sent, 7);
-    const std::string framing =
-        c.content_length == 0 ? "Transfer-Encoding: chunked"
-                              : absl::StrCat("Content-Length: ", c.content_length);
-    const std::string payload =
-        c.content_length == 0 ? absl::StrCat(absl::Hex(body.size()), "\r\n", body, "\r\n")
-                              : body;
-    ASSERT_TRUE(connection
-                    ->Send(absl::StrCat("POST /upload HTTP/1.1\r\nHost: t\r\n"
-                                        "Content-Type: application/octet-stream\r\n",
-                                        framing, "\r\n\r\n", payload))
-                    .ok());
-    ExpectLive(c.mode);
-    { RawConnection closing = *std::move(connection); }  // closes the socket
-    ExpectCleanedUp();
-  }
-  // Only the streamed upload was with its consumer when its uploader went away; the
-  // others were not dispatched yet.
-  EXPECT_EQ(testing::MetricValue(Scrape(), "spillway_deliveries_total{outcome=\"cancelled\"}"),
-            1);
+  AbortHttp1UploadsMidBody(Http1Abort::kClose);
+}
+
+TEST_P(AbortsTest, Http1ClientHalfClosesMidBody) {
+  AbortHttp1UploadsMidBody(Http1Abort::kHalfClose);
 }
 
 TEST_P(AbortsTest, Http2RstStreamMidBodyOnALiveConnection) {

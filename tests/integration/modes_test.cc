@@ -1,6 +1,7 @@
 // Every client shape issue 3 §5 names, in each mode: curl -F over HTTP/1.1, HTTP/2
 // with prior knowledge and with --http2 (Upgrade), chunked, --data-binary raw, and
-// nghttp -d (raw and multipart). For each mode (memory, spill, stream, chosen by
+// nghttp -d (raw and multipart); and a raw HTTP/1.1 client that half-closes its
+// socket once its request is sent (as `nc -N` does). For each mode (memory, spill, stream, chosen by
 // size against small thresholds) the dir: sink's receipt must give each file's size,
 // SHA-256 and mode, the stored file must hold the bytes sent, and the temp dir must
 // empty once the upload is answered.
@@ -33,6 +34,7 @@ enum class Client {
   kCurlChunkedRaw,
   kNghttpRaw,
   kNghttpMultipart,
+  kRawHttp1HalfClosed,
 };
 
 std::string ClientName(Client client) {
@@ -46,6 +48,7 @@ std::string ClientName(Client client) {
     case Client::kCurlChunkedRaw: return "CurlChunkedRaw";
     case Client::kNghttpRaw: return "NghttpRaw";
     case Client::kNghttpMultipart: return "NghttpMultipart";
+    case Client::kRawHttp1HalfClosed: return "RawHttp1HalfClosed";
   }
   return "?";
 }
@@ -103,8 +106,36 @@ class ModesTest : public testing::UploadFixture,
         return Nghttp(WriteInput(name + ".multipart", body),
                       "multipart/form-data; boundary=" + boundary);
       }
+      case Client::kRawHttp1HalfClosed:
+        return HalfClosedUpload(data);
     }
     return {};
+  }
+
+  // Sends `data` as a raw body, half-closes, and reads the answer up to the server's
+  // close, which must follow it.
+  testing::HttpResult HalfClosedUpload(const std::string& data) {
+    testing::HttpResult out;
+    absl::StatusOr<RawConnection> connection = RawConnection::Connect(server_->http_port());
+    if (!connection.ok()) return out;
+    const std::string request = absl::StrCat(
+        "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-test\r\n"
+        "Content-Length: ", data.size(), "\r\n\r\n", data);
+    if (!connection->Send(request).ok() || !connection->ShutdownWrite().ok()) return out;
+    std::string response;
+    if (!connection->ReadToClose(&response, absl::Seconds(60))) {
+      out.errors = "the server did not close the connection after answering";
+      return out;
+    }
+    out.version = "1.1";
+    const size_t body = response.find("\r\n\r\n");
+    if (body != std::string::npos) out.body = response.substr(body + 4);
+    out.status = StatusCodeOf(response);
+    if (response.find("\r\nconnection: close\r\n") == std::string::npos) {
+      out.errors = "the answer does not say connection: close";
+      out.status = 0;
+    }
+    return out;
   }
 
   // nghttp -v: frames (":status: NNN") and the response body on stdout.
@@ -166,7 +197,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Client::kCurlUpgradeMultipart, Client::kCurlChunkedMultipart,
                       Client::kCurlHttp1Raw, Client::kCurlPriorKnowledgeRaw,
                       Client::kCurlChunkedRaw, Client::kNghttpRaw,
-                      Client::kNghttpMultipart),
+                      Client::kNghttpMultipart, Client::kRawHttp1HalfClosed),
     [](const ::testing::TestParamInfo<Client>& info) { return ClientName(info.param); });
 
 }  // namespace

@@ -107,6 +107,13 @@ absl::Status RawConnection::Send(std::string_view bytes) {
   return absl::OkStatus();
 }
 
+absl::Status RawConnection::ShutdownWrite() {
+  if (::shutdown(fd_.get(), SHUT_WR) != 0) {
+    return absl::UnavailableError(absl::StrCat("shutdown: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 std::string RawConnection::ReadUntil(std::string_view needle, absl::Duration timeout) {
   std::string out;
   const absl::Time deadline = absl::Now() + timeout;

@@ -29,6 +29,8 @@ class RawConnection {
   static absl::StatusOr<RawConnection> Connect(uint16_t port);
 
   absl::Status Send(std::string_view bytes);
+  // Half-closes: the peer reads EOF, and this side can still read its answer.
+  absl::Status ShutdownWrite();
   // Reads until `needle` has been received (returns everything read so far), the
   // peer closes, or `timeout`.
   std::string ReadUntil(std::string_view needle, absl::Duration timeout = absl::Seconds(5));

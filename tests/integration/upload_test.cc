@@ -140,6 +140,32 @@ TEST_F(UploadTest, RawAndStreamedBodiesIntoDiscardSink) {
   }
 }
 
+TEST_F(UploadTest, PipelinedUploadsOfAHalfClosedClientAreAllAnswered) {
+  StartServer({"--sink=discard"});
+  const std::string first = RandomishBytes(10 * 1024, 5);   // memory
+  const std::string second = RandomishBytes(300 * 1024, 6);  // spill
+  auto connection = RawConnection::Connect(server_->http_port());
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  std::string requests;
+  for (const std::string* body : {&first, &second}) {
+    absl::StrAppend(&requests, "POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: ",
+                    body->size(), "\r\n\r\n", *body);
+  }
+  ASSERT_TRUE(connection->Send(requests).ok());
+  ASSERT_TRUE(connection->ShutdownWrite().ok());
+  std::string all;
+  EXPECT_TRUE(connection->ReadToClose(&all, absl::Seconds(30)));
+  const size_t first_receipt = all.find(FileReceipt(first.size(), first, "memory"));
+  const size_t second_receipt = all.find(FileReceipt(second.size(), second, "spill"));
+  ASSERT_NE(first_receipt, std::string::npos) << all;
+  ASSERT_NE(second_receipt, std::string::npos) << all;
+  EXPECT_LT(first_receipt, second_receipt);
+  // Only the last answer closes the connection.
+  EXPECT_EQ(all.find("connection: close\r\n"), all.rfind("connection: close\r\n"));
+  EXPECT_GT(all.find("connection: close\r\n"), first_receipt);
+  EXPECT_THAT(ListDir(spill_), IsEmpty());
+}
+
 TEST_F(UploadTest, WithoutAnyConsumerUploadsGet503AfterDispatchTimeout) {
   StartServer({"--dispatch-timeout=300ms"});
   const std::string out = Curl({"-i", "--data-binary", "x"});

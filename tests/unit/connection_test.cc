@@ -18,32 +18,46 @@ namespace spillway {
 namespace {
 
 // Takes at most `take_per_call` bytes per OnRead() (as a session that pauses does),
-// and offers `room` as its InputBuffer() while `offer_room` is set.
+// pausing the connection's reading after each while `pause_on_read` is set, and
+// offers `room` as its InputBuffer() while `offer_room` is set.
 class ScriptedSession final : public ProtocolSession {
  public:
+  explicit ScriptedSession(ConnectionIo* io) : io(io) {}
+
   absl::StatusOr<size_t> OnRead(std::string_view data) override {
     if (data.data() == room.data()) ++in_place_reads;
     const size_t n = std::min(data.size(), take_per_call);
     received.append(data.substr(0, n));
+    if (pause_on_read) io->PauseReading();
     return n;
   }
   std::span<char> InputBuffer() override {
     return offer_room ? std::span<char>(room) : std::span<char>();
   }
   void OnWritable() override {}
+  bool OnInputEnd() override {
+    received_at_input_end = received;
+    ++input_ends;
+    return answer_after_input_end;
+  }
   void OnClose() override {}
 
+  ConnectionIo* const io;
   std::string room = std::string(64, '\0');
   bool offer_room = false;
   size_t take_per_call = 1 << 20;
+  bool pause_on_read = false;
+  bool answer_after_input_end = false;
   std::string received;
+  std::string received_at_input_end;
   int in_place_reads = 0;
+  int input_ends = 0;
 };
 
 class ScriptedFactory final : public SessionFactory {
  public:
-  absl::StatusOr<std::unique_ptr<ProtocolSession>> CreateHttp1(ConnectionIo*) override {
-    auto session = std::make_unique<ScriptedSession>();
+  absl::StatusOr<std::unique_ptr<ProtocolSession>> CreateHttp1(ConnectionIo* io) override {
+    auto session = std::make_unique<ScriptedSession>(io);
     created = session.get();
     return session;
   }
@@ -66,7 +80,7 @@ class ConnectionTest : public ::testing::Test {
     peer_ = UniqueFd(fds[1]);
     connection_ = std::make_shared<Connection>(loop_.get(), UniqueFd(fds[0]), "peer",
                                                &factory_, Connection::Options(),
-                                               [](Connection*) {});
+                                               [this](Connection*) { closed_ = true; });
     ASSERT_TRUE(connection_->Start().ok());
   }
 
@@ -77,10 +91,29 @@ class ConnectionTest : public ::testing::Test {
     connection_->OnIoEvent(EPOLLIN);
   }
 
+  // The peer half-closes: it sends nothing more but still reads.
+  void SendEof() {
+    ASSERT_EQ(::shutdown(peer_.get(), SHUT_WR), 0);
+    connection_->OnIoEvent(EPOLLIN | EPOLLRDHUP);
+  }
+
+  // What the peer has received until the connection closed its side.
+  std::string ReadToEof() {
+    std::string out;
+    char buffer[256];
+    for (;;) {
+      const ssize_t n = ::read(peer_.get(), buffer, sizeof(buffer));
+      if (n <= 0) break;
+      out.append(buffer, static_cast<size_t>(n));
+    }
+    return out;
+  }
+
   std::unique_ptr<EventLoop> loop_;
   ScriptedFactory factory_;
   UniqueFd peer_;
   std::shared_ptr<Connection> connection_;
+  bool closed_ = false;
 };
 
 TEST_F(ConnectionTest, ReadsIntoTheRoomTheSessionOffers) {
@@ -109,6 +142,55 @@ TEST_F(ConnectionTest, InputTheSessionLeavesInItsRoomIsOfferedAgainInOrder) {
   Send("\r\n");
   EXPECT_EQ(session->received, "GET /upload HTTP/1.1\r\n");
   EXPECT_EQ(session->in_place_reads, 2);
+}
+
+TEST_F(ConnectionTest, PeerEofClosesAtOnceWhenTheSessionHasNothingToAnswer) {
+  Send("GET /");
+  ASSERT_NE(factory_.created, nullptr);
+  SendEof();
+  EXPECT_TRUE(closed_);
+}
+
+TEST_F(ConnectionTest, HalfClosedPeerGetsItsAnswerBeforeTheConnectionCloses) {
+  Send("GET /");
+  ScriptedSession* session = factory_.created;
+  ASSERT_NE(session, nullptr);
+  session->answer_after_input_end = true;
+  SendEof();
+  EXPECT_EQ(session->input_ends, 1);
+  ASSERT_FALSE(closed_);
+  session->io->Write("answer");
+  session->io->CloseAfterWrite();
+  connection_->OnIoEvent(EPOLLIN);  // the peer's EOF ends the linger at once
+  EXPECT_TRUE(closed_);
+  EXPECT_EQ(ReadToEof(), "answer");
+}
+
+TEST_F(ConnectionTest, EofIsToldOnlyOnceAPausedSessionHasTakenEveryByte) {
+  Send("G");
+  ScriptedSession* session = factory_.created;
+  ASSERT_NE(session, nullptr);
+  session->take_per_call = 1;
+  session->pause_on_read = true;
+  session->io->PauseReading();  // as if "G" had paused it
+  // Buffered while reading is paused: the session has to resume for them.
+  ASSERT_EQ(::write(peer_.get(), "ET /", 4), 4);
+  session->io->ResumeReading();
+  connection_->OnIoEvent(EPOLLIN);
+  EXPECT_EQ(session->received, "GE");
+  SendEof();  // not even read while paused
+  EXPECT_EQ(session->input_ends, 0);
+  session->io->ResumeReading();
+  connection_->OnIoEvent(EPOLLIN);  // reads the EOF; "T" pauses the session again
+  EXPECT_EQ(session->received, "GET");
+  EXPECT_EQ(session->input_ends, 0);
+  EXPECT_FALSE(closed_);
+  session->pause_on_read = false;
+  session->io->ResumeReading();
+  connection_->OnIoEvent(EPOLLIN);
+  EXPECT_EQ(session->input_ends, 1);
+  EXPECT_EQ(session->received_at_input_end, "GET /");
+  EXPECT_TRUE(closed_);
 }
 
 }  // namespace

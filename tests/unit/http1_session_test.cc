@@ -476,6 +476,39 @@ TEST_F(Http1SessionTest, ClosingTheConnectionClosesOpenExchanges) {
   EXPECT_FALSE(handler_.requests[0]->ended);
 }
 
+TEST_F(Http1SessionTest, HalfClosedClientGetsEveryWholeRequestAnswered) {
+  handler_.mode = Mode::kDefer;
+  Feed("GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+       "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nxyz");
+  ASSERT_EQ(handler_.requests.size(), 2u);
+  EXPECT_TRUE(session_->OnInputEnd());
+  EXPECT_EQ(io_->pauses, 1);  // nothing more is read
+  EXPECT_FALSE(io_->closed_now);
+  handler_.requests[1]->responder->Respond(HttpResponse{});
+  handler_.requests[0]->responder->Respond(HttpResponse{});
+  RunPostedTasks();
+  EXPECT_EQ(io_->written,
+            "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
+            "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+  EXPECT_TRUE(io_->close_after_write);
+  EXPECT_EQ(handler_.requests[1]->body, "xyz");
+  EXPECT_TRUE(handler_.requests[1]->ended);
+}
+
+TEST_F(Http1SessionTest, InputEndingMidRequestOrWhenIdleClosesAtOnce) {
+  EXPECT_FALSE(session_->OnInputEnd()) << "idle: nothing to answer";
+  for (std::string_view cut : {"GET /a HTTP/1.1\r\nHo",
+                               "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nx",
+                               "POST /c HTTP/1.1\r\nHost: h\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n1\r\nx\r\n"}) {
+    SCOPED_TRACE(cut);
+    Reset();
+    handler_.mode = Mode::kDefer;
+    Feed(cut);
+    EXPECT_FALSE(session_->OnInputEnd());
+  }
+}
+
 TEST_F(Http1SessionTest, PausedBodyIsNotConsumedUntilResumed) {
   handler_.mode = Mode::kDefer;
   Feed("POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\n");
