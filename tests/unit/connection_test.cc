@@ -17,12 +17,20 @@
 namespace spillway {
 namespace {
 
+// What a session was told of the end of input; kept by the test, since the
+// connection destroys its session when it closes.
+struct InputEndRecord {
+  int calls = 0;
+  std::string received_by_then;  // the input the session had been offered
+};
+
 // Takes at most `take_per_call` bytes per OnRead() (as a session that pauses does),
 // pausing the connection's reading after each while `pause_on_read` is set, and
 // offers `room` as its InputBuffer() while `offer_room` is set.
 class ScriptedSession final : public ProtocolSession {
  public:
-  explicit ScriptedSession(ConnectionIo* io) : io(io) {}
+  ScriptedSession(ConnectionIo* io, InputEndRecord* input_end)
+      : io(io), input_end_(input_end) {}
 
   absl::StatusOr<size_t> OnRead(std::string_view data) override {
     if (data.data() == room.data()) ++in_place_reads;
@@ -36,8 +44,8 @@ class ScriptedSession final : public ProtocolSession {
   }
   void OnWritable() override {}
   bool OnInputEnd() override {
-    received_at_input_end = received;
-    ++input_ends;
+    input_end_->received_by_then = received;
+    ++input_end_->calls;
     return answer_after_input_end;
   }
   void OnClose() override {}
@@ -49,15 +57,16 @@ class ScriptedSession final : public ProtocolSession {
   bool pause_on_read = false;
   bool answer_after_input_end = false;
   std::string received;
-  std::string received_at_input_end;
   int in_place_reads = 0;
-  int input_ends = 0;
+
+ private:
+  InputEndRecord* const input_end_;
 };
 
 class ScriptedFactory final : public SessionFactory {
  public:
   absl::StatusOr<std::unique_ptr<ProtocolSession>> CreateHttp1(ConnectionIo* io) override {
-    auto session = std::make_unique<ScriptedSession>(io);
+    auto session = std::make_unique<ScriptedSession>(io, &input_end);
     created = session.get();
     return session;
   }
@@ -67,6 +76,7 @@ class ScriptedFactory final : public SessionFactory {
   void Drain(ProtocolSession*) override {}
 
   ScriptedSession* created = nullptr;  // owned by the connection
+  InputEndRecord input_end;
 };
 
 class ConnectionTest : public ::testing::Test {
@@ -157,11 +167,11 @@ TEST_F(ConnectionTest, HalfClosedPeerGetsItsAnswerBeforeTheConnectionCloses) {
   ASSERT_NE(session, nullptr);
   session->answer_after_input_end = true;
   SendEof();
-  EXPECT_EQ(session->input_ends, 1);
+  EXPECT_EQ(factory_.input_end.calls, 1);
   ASSERT_FALSE(closed_);
   session->io->Write("answer");
-  session->io->CloseAfterWrite();
-  connection_->OnIoEvent(EPOLLIN);  // the peer's EOF ends the linger at once
+  session->io->CloseAfterWrite();  // the peer's EOF ends the linger at once
+  connection_->OnIoEvent(EPOLLIN);  // finalizes the close
   EXPECT_TRUE(closed_);
   EXPECT_EQ(ReadToEof(), "answer");
 }
@@ -179,17 +189,17 @@ TEST_F(ConnectionTest, EofIsToldOnlyOnceAPausedSessionHasTakenEveryByte) {
   connection_->OnIoEvent(EPOLLIN);
   EXPECT_EQ(session->received, "GE");
   SendEof();  // not even read while paused
-  EXPECT_EQ(session->input_ends, 0);
+  EXPECT_EQ(factory_.input_end.calls, 0);
   session->io->ResumeReading();
   connection_->OnIoEvent(EPOLLIN);  // reads the EOF; "T" pauses the session again
   EXPECT_EQ(session->received, "GET");
-  EXPECT_EQ(session->input_ends, 0);
+  EXPECT_EQ(factory_.input_end.calls, 0);
   EXPECT_FALSE(closed_);
   session->pause_on_read = false;
   session->io->ResumeReading();
-  connection_->OnIoEvent(EPOLLIN);
-  EXPECT_EQ(session->input_ends, 1);
-  EXPECT_EQ(session->received_at_input_end, "GET /");
+  connection_->OnIoEvent(EPOLLIN);  // the session answers nothing: closed, destroyed
+  EXPECT_EQ(factory_.input_end.calls, 1);
+  EXPECT_EQ(factory_.input_end.received_by_then, "GET /");
   EXPECT_TRUE(closed_);
 }
 
