@@ -1,7 +1,7 @@
 // Uploads abandoned mid-body, in each mode, over HTTP/1.1 (the client closes its
-// socket, or half-closes it) and HTTP/2 (RST_STREAM on a connection that stays open; and a real client,
-// curl, giving up): every temp file goes, the spilled-bytes gauge and the in-flight
-// gauge return to 0, and the server still serves.
+// socket, or half-closes it) and HTTP/2 (RST_STREAM on a connection that stays open;
+// and a real client, curl, giving up): every temp file goes, the spilled-bytes gauge
+// and the in-flight gauge return to 0, and the server still serves.
 //
 // Each abort waits first for proof that the upload is live in the mode under test
 // (a temp file for spill, the in-flight gauge otherwise), so a test cannot pass by

@@ -1,10 +1,10 @@
 // Every client shape issue 3 §5 names, in each mode: curl -F over HTTP/1.1, HTTP/2
 // with prior knowledge and with --http2 (Upgrade), chunked, --data-binary raw, and
 // nghttp -d (raw and multipart); and a raw HTTP/1.1 client that half-closes its
-// socket once its request is sent (as `nc -N` does). For each mode (memory, spill, stream, chosen by
-// size against small thresholds) the dir: sink's receipt must give each file's size,
-// SHA-256 and mode, the stored file must hold the bytes sent, and the temp dir must
-// empty once the upload is answered.
+// socket once its request is sent (as `nc -N` does). For each mode (memory, spill,
+// stream, chosen by size against small thresholds) the dir: sink's receipt must give
+// each file's size, SHA-256 and mode, the stored file must hold the bytes sent, and
+// the temp dir must empty once the upload is answered.
 #include <cstdlib>
 #include <string>
 #include <vector>
