@@ -10,6 +10,7 @@ packages=(
   libnghttp2-dev libabsl-dev libhttp-parser-dev libssl-dev libisal-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   curl nghttp2-client nghttp2-server iperf3 netcat-openbsd python3
+  openssl  # tests/integration/tls_test.cc makes its self-signed certificate
   python3-grpcio python3-protobuf  # the Python gRPC consumer in the integration tests
   python3-yaml  # tests/integration/check_manifests.py parses docker/ manifests
 )

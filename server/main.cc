@@ -36,6 +36,7 @@
 #include "server/http/upload_pipeline.h"
 #include "server/net/http_server.h"
 #include "server/net/server_settings.h"
+#include "server/net/tls_context.h"
 #include "server/upload/upload_assembler.h"
 #include "server/upload/upload_settings.h"
 
@@ -123,6 +124,16 @@ int Run(int argc, char** argv) {
   MetricsRegistry& metrics = MetricsRegistry::Global();
   std::atomic<bool> draining{false};
 
+  // Loaded before anything listens: a bad certificate or key is a settings error.
+  // Declared before the server, whose connections point into it.
+  std::unique_ptr<TlsContext> tls;
+  if (!server_settings->tls_cert_file.empty()) {
+    absl::StatusOr<std::unique_ptr<TlsContext>> loaded = TlsContext::Load(
+        server_settings->tls_cert_file, server_settings->tls_key_file, &metrics);
+    if (!loaded.ok()) return Fail(kExitBadSettings, loaded.status());
+    tls = std::move(*loaded);
+  }
+
   AdminHandler admin(&metrics, &draining);
   // Declared before the server: its exchanges point into the pipeline.
   absl::StatusOr<std::unique_ptr<UploadPipeline>> pipeline =
@@ -157,6 +168,7 @@ int Run(int argc, char** argv) {
   options.max_connections = server_settings->max_connections;
   options.connection.first_bytes_timeout = server_settings->header_timeout;
   options.connection.send_timeout = server_settings->send_timeout;
+  options.connection.tls = tls.get();
   absl::StatusOr<std::unique_ptr<HttpServer>> server =
       HttpServer::Create(options, &factory, &metrics);
   if (!server.ok()) return Fail(kExitStartupFailure, server.status());
@@ -184,6 +196,7 @@ int Run(int argc, char** argv) {
   if (!grpc_server.ok()) return Fail(kExitStartupFailure, grpc_server.status());
 
   PrintEvent(absl::StrCat("{\"event\":\"listening\",\"http_port\":", (*server)->port(),
+                          ",\"tls\":", tls != nullptr ? "true" : "false",
                           ",\"event_loops\":", (*server)->loops()->size(),
                           ",\"grpc_port\":", (*grpc_server)->port(), "}"));
 

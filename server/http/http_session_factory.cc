@@ -6,6 +6,9 @@ namespace spillway {
 
 absl::StatusOr<std::unique_ptr<ProtocolSession>> HttpSessionFactory::CreateHttp1(
     ConnectionIo* io) {
+  // h2c is cleartext only (RFC 9113 §3.1): over TLS, Upgrade: h2c is ignored and the
+  // request served over HTTP/1.1; ALPN is how TLS clients get HTTP/2.
+  if (io->secure()) return std::make_unique<Http1Session>(io, handler_, http1_);
   H2cUpgrade upgrade = [this](ConnectionIo* io, std::string_view http2_settings,
                               const RequestHead& head)
       -> absl::StatusOr<std::unique_ptr<ProtocolSession>> {

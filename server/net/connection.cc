@@ -52,6 +52,11 @@ Connection::~Connection() {
 }
 
 absl::Status Connection::Start() {
+  if (options_.tls != nullptr) {
+    absl::StatusOr<std::unique_ptr<TlsStream>> tls = options_.tls->NewStream(fd_.get());
+    if (!tls.ok()) return tls.status();
+    tls_ = std::move(*tls);
+  }
   interest_ = EPOLLIN | EPOLLRDHUP;
   absl::Status status = loop_->Watch(fd_.get(), interest_, this);
   watching_ = status.ok();
@@ -88,6 +93,12 @@ void Connection::OnIoEvent(uint32_t events) {
   }
   if (events & EPOLLOUT) FlushOutput();
   if (!closed_ && (events & (EPOLLIN | EPOLLHUP | EPOLLRDHUP))) ReadFromSocket();
+  // TLS: a read that waited for the socket to take output, or a write that waited
+  // for input, goes on now.
+  if (!closed_ && tls_ != nullptr) {
+    if ((events & EPOLLOUT) && tls_->read_wants_write()) ReadFromSocket();
+    if ((events & EPOLLIN) && tls_->write_wants_read()) FlushOutput();
+  }
   // EPOLLHUP is reported even when we do not ask for input (reading paused): both
   // directions are gone, so nothing can be sent or read any more. Without this a
   // paused connection would spin on it.
@@ -114,7 +125,7 @@ void Connection::ReadFromSocket() {
     const bool direct = !target.empty();
     if (!direct) target = std::span<char>(in_.PrepareWrite(read_size_), read_size_);
     target = target.first(std::min(target.size(), read_size_));
-    ssize_t n = ::read(fd_.get(), target.data(), target.size());
+    ssize_t n = ReadSome(target.data(), target.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) break;
@@ -131,9 +142,12 @@ void Connection::ReadFromSocket() {
       in_.Commit(static_cast<size_t>(n));
     }
     ProcessInput();
-    if (static_cast<size_t>(n) < target.size()) break;  // likely drained
+    // Likely drained; not so with TLS, which hands out one record per read.
+    if (tls_ == nullptr && static_cast<size_t>(n) < target.size()) break;
   }
   if (closed_) return;
+  // Input OpenSSL holds raises no epoll event: come back for it.
+  if (tls_input_pending() && CanReadInput()) PostProcessInput();
   if (eof_) {
     if (lingering_) {
       CloseNow();  // the peer has what we sent
@@ -143,6 +157,15 @@ void Connection::ReadFromSocket() {
     EndInputIfConsumed();
   }
   UpdateInterest();
+}
+
+ssize_t Connection::ReadSome(char* buffer, size_t size) {
+  return tls_ != nullptr ? tls_->Read(buffer, size) : ::read(fd_.get(), buffer, size);
+}
+
+ssize_t Connection::SendSome(const char* data, size_t size) {
+  return tls_ != nullptr ? tls_->Write(data, size)
+                         : ::send(fd_.get(), data, size, MSG_NOSIGNAL);
 }
 
 void Connection::EndInputIfConsumed() {
@@ -169,6 +192,7 @@ void Connection::ExpectInput(uint64_t bytes) {
 size_t Connection::UnreadBytes() const {
   int bytes = 0;
   if (closed_ || ::ioctl(fd_.get(), FIONREAD, &bytes) != 0 || bytes < 0) return 0;
+  if (bytes == 0 && tls_input_pending()) return 1;  // some, inside OpenSSL
   return static_cast<size_t>(bytes);
 }
 
@@ -211,12 +235,18 @@ void Connection::ProcessInput() {
 }
 
 bool Connection::ChooseSession() {
-  const std::string_view data = in_.data();
-  const size_t n = std::min(data.size(), kHttp2Preface.size());
-  const bool preface_so_far = data.substr(0, n) == kHttp2Preface.substr(0, n);
-  if (preface_so_far && n < kHttp2Preface.size()) return false;  // need more bytes
+  const std::string_view alpn = tls_ != nullptr ? tls_->alpn() : std::string_view();
+  bool http2;
+  if (!alpn.empty()) {
+    http2 = alpn == "h2";  // the session checks the preface itself
+  } else {
+    const std::string_view data = in_.data();
+    const size_t n = std::min(data.size(), kHttp2Preface.size());
+    http2 = data.substr(0, n) == kHttp2Preface.substr(0, n);
+    if (http2 && n < kHttp2Preface.size()) return false;  // need more bytes
+  }
   absl::StatusOr<std::unique_ptr<ProtocolSession>> session =
-      preface_so_far ? factory_->CreateHttp2(this) : factory_->CreateHttp1(this);
+      http2 ? factory_->CreateHttp2(this) : factory_->CreateHttp1(this);
   if (!session.ok()) {
     CloseNow();
     return false;
@@ -234,7 +264,7 @@ void Connection::Write(std::string_view bytes) {
   if (pending_output() == 0) {
     // Fast path: write straight from the caller's bytes, buffer only the rest.
     while (!bytes.empty()) {
-      ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      ssize_t n = SendSome(bytes.data(), bytes.size());
       if (n > 0) {
         bytes.remove_prefix(n);
         continue;
@@ -265,7 +295,7 @@ bool Connection::write_blocked() const {
 
 void Connection::FlushOutput() {
   while (pending_output() > 0) {
-    ssize_t n = ::send(fd_.get(), out_.data() + out_pos_, pending_output(), MSG_NOSIGNAL);
+    ssize_t n = SendSome(out_.data() + out_pos_, pending_output());
     if (n > 0) {
       out_pos_ += n;
       last_send_progress_ = loop_->now();
@@ -315,6 +345,7 @@ void Connection::OnSendTimer() {
 
 void Connection::StartLinger() {
   lingering_ = true;
+  if (tls_ != nullptr) tls_->Shutdown();
   ::shutdown(fd_.get(), SHUT_WR);
   // Discard what the peer still sends until it closes, or give up after a while.
   std::weak_ptr<Connection> weak = weak_from_this();
@@ -337,7 +368,7 @@ void Connection::ResumeReading() {
   if (pause_count_ == 0) return;  // unbalanced resume: ignore rather than go negative
   if (--pause_count_ > 0) return;
   UpdateInterest();
-  if (!in_.empty() || eof_) {
+  if (!in_.empty() || eof_ || tls_input_pending()) {
     // Bytes already buffered are offered at once, but never from inside the caller's
     // stack (it may be the session or an Exchange).
     if (depth_ > 0) {
@@ -423,6 +454,8 @@ void Connection::AfterCallbacks() {
       continue;
     }
     ProcessInput();
+    // What OpenSSL still holds, once there is room for it (epoll will not tell).
+    if (tls_input_pending() && CanReadInput()) ReadFromSocket();
     EndInputIfConsumed();
     if (!closed_) UpdateInterest();
   }
@@ -441,18 +474,29 @@ void Connection::Finalize() {
   if (session_ != nullptr) session_->OnClose();
   session_.reset();
   next_session_.reset();
+  tls_.reset();  // before its socket goes
   fd_.reset();
   if (on_closed_) on_closed_(this);
+}
+
+bool Connection::CanReadInput() const {
+  return !eof_ && !close_after_write_ && !lingering_ && pause_count_ == 0 &&
+         in_.size() < options_.max_read_buffer;
 }
 
 void Connection::UpdateInterest() {
   if (closed_ || !watching_) return;
   uint32_t want = 0;
-  const bool can_read =
-      lingering_ || (!eof_ && !close_after_write_ && pause_count_ == 0 &&
-                     in_.size() < options_.max_read_buffer);
-  if (can_read) want |= EPOLLIN | EPOLLRDHUP;
+  if (lingering_ || CanReadInput()) want |= EPOLLIN | EPOLLRDHUP;
   if (pending_output() > 0) want |= EPOLLOUT;
+  if (tls_ != nullptr) {
+    // The handshake's turns: a read waiting to write, or a write waiting to read
+    // (then EPOLLOUT would only spin).
+    if (tls_->read_wants_write()) want |= EPOLLOUT;
+    if (tls_->write_wants_read() && pending_output() > 0) {
+      want = (want & ~static_cast<uint32_t>(EPOLLOUT)) | EPOLLIN | EPOLLRDHUP;
+    }
+  }
   if (want == interest_) return;
   if (loop_->Modify(fd_.get(), want, this).ok()) interest_ = want;
 }

@@ -24,6 +24,13 @@
 // both, the session's OnClose() runs exactly once, then the session is destroyed,
 // and the ConnectionRegistry is told (it destroys the Connection later, from a task).
 //
+// TLS (Options::tls): the socket is read and written through a TlsStream, whose
+// handshake runs in the first reads; ALPN, when the client offers it, picks the
+// protocol instead of the first bytes. Two things epoll cannot see are handled here:
+// decrypted input OpenSSL still holds once a read stopped (read again from a posted
+// task, or when the session has room again), and the handshake's need to write
+// during a read or to read during a write (the epoll mask follows it).
+//
 // Timeouts: until its first bytes choose a protocol, the connection itself closes
 // it after `first_bytes_timeout` (one loop timer, owned here, cancelled once a session
 // exists). From then on the session owns the header, idle and body timeouts.
@@ -53,6 +60,8 @@
 #include "server/net/protocol_session.h"
 #include "server/net/read_buffer.h"
 #include "server/net/session_factory.h"
+#include "server/net/tls_context.h"
+#include "server/net/tls_stream.h"
 
 namespace spillway {
 
@@ -75,6 +84,10 @@ class Connection final : public ConnectionIo,
     // connection (SEND_TIMEOUT): a client that stopped reading would otherwise hold
     // it, and its pending responses, forever. Zero or infinite turns it off.
     absl::Duration send_timeout = absl::Seconds(60);
+    // Set: the port speaks TLS (not owned; outlives the connection). The handshake
+    // runs before the first bytes, within first_bytes_timeout; ALPN's choice, when
+    // made, decides the protocol instead of the first bytes.
+    const TlsContext* tls = nullptr;
   };
   // Called once, on the loop thread, when the connection has closed.
   using ClosedCallback = std::function<void(Connection*)>;
@@ -107,6 +120,7 @@ class Connection final : public ConnectionIo,
   // those.
   void ExpectInput(uint64_t bytes) override;
   size_t UnreadBytes() const override;
+  bool secure() const override { return tls_ != nullptr; }
 
   // IoHandler.
   void OnIoEvent(uint32_t events) override;
@@ -138,6 +152,14 @@ class Connection final : public ConnectionIo,
   void ArmSendTimer(absl::Duration delay);
   void OnSendTimer();
   void FlushOutput();
+  // The socket, or the TLS stream over it when the port speaks TLS: read(2)/send(2)
+  // results and errno.
+  ssize_t ReadSome(char* buffer, size_t size);
+  ssize_t SendSome(const char* data, size_t size);
+  // Decrypted TLS input that epoll cannot report.
+  bool tls_input_pending() const { return tls_ != nullptr && tls_->has_pending_input(); }
+  // The session may be offered more input now (what UpdateInterest asks epoll for).
+  bool CanReadInput() const;
   void StartLinger();
   void UpdateInterest();
   void AfterCallbacks();
@@ -146,6 +168,7 @@ class Connection final : public ConnectionIo,
 
   EventLoop* const loop_;  // not owned
   UniqueFd fd_;
+  std::unique_ptr<TlsStream> tls_;  // over fd_ when options_.tls is set
   const std::string remote_address_;
   SessionFactory* const factory_;  // not owned
   const Options options_;

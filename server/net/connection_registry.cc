@@ -48,6 +48,9 @@ void ConnectionRegistry::ReleaseSlots(int64_t n) {
 
 void ConnectionRegistry::Reject(UniqueFd fd, std::string remote_address) {
   rejected_counter_->Increment();
+  // Over TLS the 503 would first cost a handshake, the wrong spend under overload:
+  // the connection is just closed.
+  if (options_.tls != nullptr) return;
   auto connection = std::make_shared<Connection>(
       loop_, std::move(fd), std::move(remote_address), factory_, options_,
       [this](Connection* closed) {

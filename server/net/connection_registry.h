@@ -6,7 +6,8 @@
 // accepted beyond it is answered at once with an HTTP/1.1 503 and Retry-After and
 // closed gracefully (the Connection's lingering close, so the client reads the 503
 // instead of a reset); it is counted in spillway_connections_rejected_total, not as
-// open, and does not take a slot while it lingers.
+// open, and does not take a slot while it lingers. On a TLS port it is closed without
+// an answer (a 503 would first cost a handshake).
 //
 // Ownership: owns each Connection (shared_ptr, so posted tasks can hold weak_ptrs);
 // a closed connection is destroyed from a posted task, after its callbacks unwound.

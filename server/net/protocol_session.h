@@ -49,6 +49,8 @@ class ConnectionIo {
   // Bytes that arrived but are not read yet (held back by ExpectInput): a session
   // deciding that its peer went idle asks first.
   virtual size_t UnreadBytes() const { return 0; }
+  // The connection speaks TLS (h2c Upgrade is for cleartext only, RFC 9113 §3.1).
+  virtual bool secure() const { return false; }
 };
 
 class ProtocolSession {

@@ -59,11 +59,18 @@ constexpr SettingSpec kH2MaxConcurrentStreams = {
     "after that, a client exceeding it loses the connection (GOAWAY PROTOCOL_ERROR, "
     "nghttp2's rule)"};
 
-constexpr std::array<SettingSpec, 13> kSpecs = {
+constexpr SettingSpec kTlsCertFile = {
+    "TLS_CERT_FILE", "",
+    "PEM certificate chain (leaf first); with --tls-key-file the HTTP port speaks TLS "
+    "only, HTTP/2 chosen by ALPN (h2) and HTTP/1.1 otherwise; empty: no TLS"};
+constexpr SettingSpec kTlsKeyFile = {
+    "TLS_KEY_FILE", "", "PEM private key of --tls-cert-file (unencrypted)"};
+
+constexpr std::array<SettingSpec, 15> kSpecs = {
     kHttpPort,       kListenAddress,        kEventLoops,    kMaxHeaderBytes,
     kDrainTimeout,   kAccessLog,            kHeaderTimeout, kIdleTimeout,
     kBodyTimeout,    kSendTimeout,          kMaxConnections, kMaxConcurrentUploads,
-    kH2MaxConcurrentStreams};
+    kH2MaxConcurrentStreams, kTlsCertFile,  kTlsKeyFile};
 
 absl::StatusOr<bool> ParseBool(std::string_view text) {
   if (text == "true" || text == "1" || text == "yes") return true;
@@ -107,6 +114,12 @@ absl::StatusOr<ServerSettings> ServerSettings::FromSource(SettingsSource& source
   ASSIGN_OR_RETURN(int64_t streams,
                    source.GetInteger(kH2MaxConcurrentStreams, 1, int64_t{1} << 20));
   settings.h2_max_concurrent_streams = static_cast<uint32_t>(streams);
+  ASSIGN_OR_RETURN(settings.tls_cert_file, source.GetString(kTlsCertFile));
+  ASSIGN_OR_RETURN(settings.tls_key_file, source.GetString(kTlsKeyFile));
+  if (settings.tls_cert_file.empty() != settings.tls_key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-cert-file and --tls-key-file go together: set both for TLS, or neither");
+  }
   return settings;
 }
 

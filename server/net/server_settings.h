@@ -1,7 +1,7 @@
 // ServerSettings: the front end's own settings (DESIGN.md §4): where to listen, how
 // many loops, the header limit, drain and access log, and the front end's limits and
 // timeouts (connections, concurrent uploads, HTTP/2 streams; header, idle and body
-// timeouts, where 0 turns a timeout off). Read once at start-up from a
+// timeouts, where 0 turns a timeout off; TLS certificate and key). Read once at start-up from a
 // SettingsSource, then a plain value.
 #ifndef SPILLWAY_SERVER_NET_SERVER_SETTINGS_H_
 #define SPILLWAY_SERVER_NET_SERVER_SETTINGS_H_
@@ -32,6 +32,10 @@ struct ServerSettings {
   int64_t max_connections = 10000;        // per process, over all loops
   int64_t max_concurrent_uploads = 1000;  // requests in flight, admin paths aside
   uint32_t h2_max_concurrent_streams = 100;
+  // Both set: the HTTP port speaks TLS only (ALPN h2 or http/1.1). Both empty: h2c
+  // and HTTP/1.1 in the clear.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 
   static absl::Span<const SettingSpec> Specs();
   static absl::StatusOr<ServerSettings> FromSource(SettingsSource& source);

@@ -134,7 +134,7 @@ class UploadFixture : public ::testing::Test {
   }
 
   std::string Url(std::string_view path = "/upload") const {
-    return absl::StrCat("http://127.0.0.1:", server_->http_port(), AbslView(path));
+    return absl::StrCat(scheme_, "://127.0.0.1:", server_->http_port(), AbslView(path));
   }
 
   std::string WriteInput(const std::string& name, std::string_view data) {
@@ -143,7 +143,9 @@ class UploadFixture : public ::testing::Test {
 
   HttpResult Curl(const std::vector<std::string>& args,
                   std::string_view path = "/upload") const {
-    return CurlFor(args, Url(path));
+    std::vector<std::string> all = curl_args_;
+    all.insert(all.end(), args.begin(), args.end());
+    return CurlFor(all, Url(path));
   }
 
   // GET /metrics over `protocol` (a curl flag). A scrape counts itself in
@@ -190,6 +192,9 @@ class UploadFixture : public ::testing::Test {
   }
 
   ScopedTestDir work_;
+  // How Url() and Curl() reach the server: "https" with --cacert for a TLS port.
+  std::string scheme_ = "http";
+  std::vector<std::string> curl_args_;
   std::string spill_;
   std::string store_;
   std::unique_ptr<SpillwaydProcess> server_;
