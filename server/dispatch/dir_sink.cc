@@ -40,7 +40,7 @@ class DirSinkFile final : public SinkFile {
         stored_name_(std::move(stored_name)) {}
 
   ~DirSinkFile() override {
-    if (!committed_) unlink(partial_path_.c_str());
+    if (!published_) unlink(partial_path_.c_str());
   }
 
   absl::Status Write(std::string_view data) override {
@@ -55,23 +55,32 @@ class DirSinkFile final : public SinkFile {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::optional<std::string>> Commit() override {
+  absl::StatusOr<std::optional<std::string>> Finish() override {
     // The data must be on disk before the name is: after a crash, a stored name
     // never points at a short file.
     if (fsync(fd_.get()) != 0) return ErrnoStatus(errno, "fsync in the sink directory");
-    if (rename(partial_path_.c_str(), final_path_.c_str()) != 0) {
-      return ErrnoStatus(errno, "renaming in the sink directory");
-    }
-    committed_ = true;
+    fd_.reset();
     return std::optional<std::string>(stored_name_);
   }
 
+  absl::Status Publish() override {
+    if (rename(partial_path_.c_str(), final_path_.c_str()) != 0) {
+      return ErrnoStatus(errno, "renaming in the sink directory");
+    }
+    published_ = true;
+    return absl::OkStatus();
+  }
+
+  void Withdraw() override {
+    if (published_) unlink(final_path_.c_str());
+  }
+
  private:
-  UniqueFd fd_;
+  UniqueFd fd_;  // open until Finish()
   const std::string partial_path_;
   const std::string final_path_;
   const std::string stored_name_;
-  bool committed_ = false;
+  bool published_ = false;
 };
 
 }  // namespace

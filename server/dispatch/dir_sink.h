@@ -1,9 +1,10 @@
 // DirSink (`--sink=dir:PATH`): stores each file under PATH atomically: it is written
-// to a hidden temporary name in PATH (".partial-…", created O_EXCL), flushed with
-// fsync, then renamed to its stored name (stored_name.h) in the same directory, so a
-// reader of PATH sees either nothing or the whole file. Its receipt always gives each
-// file's SHA-256 (the upload's own when FILE_UPLOAD_CHECKSUM is sha256). The uploader's filename never
-// becomes a path.
+// to a hidden temporary name in PATH (".partial-…"), flushed with fsync, then renamed
+// to its stored name (stored_name.h) in the same directory, so a reader of PATH sees
+// either nothing or the whole file. The renames wait for the whole upload (SinkFile):
+// an upload cut short stores none of its files, even in stream mode. Its receipt
+// always gives each file's SHA-256 (the upload's own when FILE_UPLOAD_CHECKSUM is
+// sha256). The uploader's filename never becomes a path.
 //
 // Ownership: owns only the directory's path. Threading: thread-safe (immutable).
 #ifndef SPILLWAY_SERVER_DISPATCH_DIR_SINK_H_

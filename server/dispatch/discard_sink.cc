@@ -25,9 +25,11 @@ class DiscardFile final : public SinkFile {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::optional<std::string>> Commit() override {
+  absl::StatusOr<std::optional<std::string>> Finish() override {
     return std::optional<std::string>();
   }
+  absl::Status Publish() override { return absl::OkStatus(); }
+  void Withdraw() override {}
 
  private:
   const uint64_t bytes_per_second_;

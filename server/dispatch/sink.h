@@ -21,15 +21,24 @@
 
 namespace spillway {
 
-// One file on its way into a sink. Destroying it before Commit() leaves nothing
-// behind (a dir: sink removes its partial file).
+// One file on its way into a sink. Nothing of it is visible before Publish(), and
+// destroying it before then leaves nothing behind (a dir: sink removes its partial
+// file): the files of an upload are published together once the whole upload has
+// arrived, so an upload that fails or is abandoned halfway stores none of them.
 class SinkFile {
  public:
   virtual ~SinkFile() = default;
   virtual absl::Status Write(std::string_view data) = 0;
-  // Makes the file visible; returns the stored name, or nullopt for sinks that
-  // store nothing.
-  virtual absl::StatusOr<std::optional<std::string>> Commit() = 0;
+  // After the last Write(): makes the bytes durable and lets go of what only writing
+  // needs (a dir: sink fsyncs and closes its partial file, so an upload of many files
+  // does not hold a descriptor per file). Returns the name Publish() will store it
+  // under, or nullopt for sinks that store nothing.
+  virtual absl::StatusOr<std::optional<std::string>> Finish() = 0;
+  // After Finish(): makes the file visible under its stored name.
+  virtual absl::Status Publish() = 0;
+  // After Publish(): removes the file again (best effort), when another file of the
+  // same upload could not be published.
+  virtual void Withdraw() = 0;
 };
 
 class Sink {

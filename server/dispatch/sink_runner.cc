@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/common/string_view_compat.h"
@@ -57,9 +58,9 @@ class SinkSession {
     return true;
   }
   bool operator()(const FileFinishedEvent& event) {
-    absl::StatusOr<std::optional<std::string>> stored = file_->Commit();
-    file_.reset();
+    absl::StatusOr<std::optional<std::string>> stored = file_->Finish();
     if (!stored.ok()) return ReplyError(stored.status());
+    finished_.push_back(std::move(file_));
     current_.stored_name = *std::move(stored);
     current_.size = event.size;
     if (own_sha256_) {
@@ -73,6 +74,14 @@ class SinkSession {
     return true;
   }
   bool operator()(const RequestFinishedEvent& event) {
+    // All or nothing: a file that cannot be published takes back those that were.
+    for (size_t i = 0; i < finished_.size(); ++i) {
+      if (absl::Status status = finished_[i]->Publish(); !status.ok()) {
+        for (size_t j = 0; j < i; ++j) finished_[j]->Withdraw();
+        return ReplyError(status);
+      }
+    }
+    finished_.clear();
     receipt_.total_bytes = event.total_bytes;
     ConsumerReply reply;
     reply.status = sink_.success_status();
@@ -82,13 +91,22 @@ class SinkSession {
     return false;
   }
   bool operator()(const RequestAbortedEvent&) {
-    // Nobody waits for an answer; the partial file goes with file_.
+    // Nobody waits for an answer.
+    DropFiles();
     delivery_.Fail(absl::CancelledError("upload aborted"));
     return false;
   }
 
  private:
+  // Files not published leave nothing behind (SinkFile), and go at once rather than
+  // with the session.
+  void DropFiles() {
+    file_.reset();
+    finished_.clear();
+  }
+
   bool ReplyError(const absl::Status& status) {
+    DropFiles();
     const int http_status =
         status.code() == absl::StatusCode::kResourceExhausted ? 507 : 500;
     delivery_.Reply(ConsumerReply::JsonError(
@@ -102,7 +120,9 @@ class SinkSession {
   FileReceipt current_;
   bool own_sha256_ = false;  // the current file's SHA-256 is computed here
   Checksum sha256_ = Checksum::Create(ChecksumKind::kNone);  // only if own_sha256_
-  std::unique_ptr<SinkFile> file_;
+  std::unique_ptr<SinkFile> file_;  // the file being written
+  // Written whole, published when the upload has arrived whole (RequestFinished).
+  std::vector<std::unique_ptr<SinkFile>> finished_;
 };
 
 thread_local bool inside_inline_delivery = false;

@@ -12,6 +12,9 @@
 // full, 500 otherwise) rather than Fail(), since redelivering to the same disk would
 // fail again; an event that cannot be read is Fail()ed (the dispatcher may redeliver
 // it); RequestAborted ends the delivery with nothing stored (partial files removed).
+// Files are published (SinkFile::Publish) only once RequestFinished arrives, all of
+// them or, if one cannot be, none: an upload that fails or is abandoned after some of
+// its files were written whole (stream mode) stores nothing either.
 //
 // Threading: RunSinkDelivery() blocks; it runs on the worker's own thread, never on an
 // event loop. RunSinkDeliveryInline() never blocks: it is for sinks that ignore the

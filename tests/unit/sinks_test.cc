@@ -3,10 +3,12 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/common/notification.h"
@@ -361,6 +363,71 @@ TEST_F(SinkPoolTest, AbortedStreamLeavesNoPartialFileInTheSinkDirectory) {
     absl::SleepFor(absl::Milliseconds(2));
   }
   EXPECT_THAT(ScopedTestDirList(sink_dir), IsEmpty());
+}
+
+// Stream mode delivers a multipart upload's files as they arrive. One written whole is
+// still not stored if the upload then ends without its closing boundary (a limit
+// crossed, the client gone): the files of an upload are published together.
+TEST_F(SinkPoolTest, StreamAbortedAfterAWholeFileStoresNothing) {
+  const std::string sink_dir = parent_.path() + "/store";
+  Dispatcher dispatcher(settings_);
+  auto pool = SinkPool::Start({.sink = "dir:" + sink_dir, .workers = 1}, &dispatcher);
+  ASSERT_TRUE(pool.ok());
+  RequestInfo request;
+  request.path = "/big";
+  request.content_type = "multipart/form-data; boundary=b0undary";
+  StreamUploadOptions options;
+  options.chunk_size = 1000;
+  std::shared_ptr<StreamUploadSource> source =
+      *StreamUploadSource::Create(request, options, nullptr);
+  UploadHandle handle = dispatcher.Submit(source, [](ConsumerReply) {});
+  ASSERT_TRUE(source
+                  ->Feed(absl::StrCat(
+                      "--b0undary\r\nContent-Disposition: form-data; name=\"a\"; "
+                      "filename=\"first.bin\"\r\n\r\n",
+                      TestBytes(2500), "\r\n--b0undary\r\nContent-Disposition: "
+                      "form-data; name=\"b\"; filename=\"second.bin\"\r\n\r\n",
+                      TestBytes(1500, 3)))
+                  .ok());
+  // The worker has written the first file whole and is writing the second.
+  for (int i = 0; i < 500 && ScopedTestDirList(sink_dir).size() < 2; ++i) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  for (int i = 0; i < 500 && source->queued_bytes() > 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  EXPECT_THAT(ScopedTestDirList(sink_dir),
+              ElementsAre(StartsWith(".partial-"), StartsWith(".partial-")));
+  handle.Cancel("client went away");
+  for (int i = 0; i < 500 && !ScopedTestDirList(sink_dir).empty(); ++i) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  EXPECT_THAT(ScopedTestDirList(sink_dir), IsEmpty());
+}
+
+TEST(DirSinkFile, IsHiddenUntilPublishedAndCanBeWithdrawn) {
+  ScopedTestDir dir;
+  absl::StatusOr<std::unique_ptr<DirSink>> sink = DirSink::Open(dir.path());
+  ASSERT_TRUE(sink.ok()) << sink.status();
+  absl::StatusOr<std::unique_ptr<SinkFile>> kept = (*sink)->NewFile("u1", 0, "kept.bin");
+  absl::StatusOr<std::unique_ptr<SinkFile>> dropped = (*sink)->NewFile("u1", 1, "x.bin");
+  ASSERT_TRUE(kept.ok() && dropped.ok());
+  ASSERT_TRUE((*kept)->Write("kept bytes").ok());
+  ASSERT_TRUE((*dropped)->Write("dropped bytes").ok());
+  absl::StatusOr<std::optional<std::string>> name = (*kept)->Finish();
+  ASSERT_TRUE(name.ok()) << name.status();
+  EXPECT_EQ(*name, "u1-0-kept.bin");
+  ASSERT_TRUE((*dropped)->Finish().ok());
+  // Finished, both still hidden.
+  EXPECT_THAT(dir.List(), ElementsAre(StartsWith(".partial-"), StartsWith(".partial-")));
+
+  ASSERT_TRUE((*kept)->Publish().ok());
+  dropped->reset();  // never published: its partial file goes
+  EXPECT_THAT(dir.List(), ElementsAre("u1-0-kept.bin"));
+  EXPECT_TRUE(ReadWholeFile(dir.path() + "/u1-0-kept.bin") == "kept bytes");
+
+  (*kept)->Withdraw();
+  EXPECT_THAT(dir.List(), IsEmpty());
 }
 
 }  // namespace
