@@ -111,6 +111,13 @@ int Run(int argc, char** argv) {
   if (!pipeline_settings.ok()) return Fail(kExitBadSettings, pipeline_settings.status());
   absl::StatusOr<GrpcSettings> grpc_settings = GrpcSettings::FromSource(*source);
   if (!grpc_settings.ok()) return Fail(kExitBadSettings, grpc_settings.status());
+  if (server_settings->http_port != 0 &&
+      server_settings->http_port == grpc_settings->grpc_port) {
+    return Fail(kExitBadSettings,
+                absl::InvalidArgumentError(absl::StrCat(
+                    "HTTP_PORT and GRPC_PORT must differ (both are ",
+                    server_settings->http_port, ")")));
+  }
   if (absl::Status status = source->CheckAllFlagsUsed(); !status.ok()) {
     return Fail(kExitBadSettings, status);
   }

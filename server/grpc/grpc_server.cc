@@ -39,11 +39,15 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(GrpcServerOptions 
   builder.RegisterService(server->service_.get());
   builder.SetMaxReceiveMessageSize(max_message);
   builder.SetMaxSendMessageSize(max_message);
+  // gRPC binds with SO_REUSEPORT by default, which lets a second spillwayd (or the
+  // HTTP port's own listeners) share the port silently: a taken port must fail here.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     server->shut_down_ = true;
     return absl::UnavailableError(
-        absl::StrCat("cannot listen for gRPC on ", address, " (GRPC_PORT)"));
+        absl::StrCat("cannot listen for gRPC on ", address,
+                     " (GRPC_PORT): is the port in use, by HTTP_PORT or another program?"));
   }
   server->server_->GetHealthCheckService()->SetServingStatus(true);
   return server;

@@ -11,6 +11,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Create(const Options& op
                                                                MetricsRegistry* metrics) {
   std::unique_ptr<HttpServer> server(new HttpServer());
   ASSIGN_OR_RETURN(server->loops_, LoopGroup::Create(options.event_loops));
+  if (options.port != 0) {
+    RETURN_IF_ERROR(Listener::CheckPortFree(options.listen_address, options.port));
+  }
   uint16_t port = options.port;
   for (size_t i = 0; i < server->loops_->size(); ++i) {
     EventLoop* loop = server->loops_->loop(i);

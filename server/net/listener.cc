@@ -22,6 +22,31 @@ absl::Status ErrnoError(std::string_view what, const std::string& address, uint1
       absl::StrCat(AbslView(what), " ", address, ":", port, ": ", std::strerror(errno)));
 }
 
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+};
+
+absl::StatusOr<SocketAddress> ParseAddress(const std::string& address, uint16_t port) {
+  SocketAddress out;
+  auto* in = reinterpret_cast<sockaddr_in*>(&out.storage);
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
+  if (::inet_pton(AF_INET, address.c_str(), &in->sin_addr) == 1) {
+    in->sin_family = AF_INET;
+    in->sin_port = htons(port);
+    out.length = sizeof(sockaddr_in);
+  } else if (::inet_pton(AF_INET6, address.c_str(), &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(port);
+    out.length = sizeof(sockaddr_in6);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen address \"", address, "\" is not an IPv4 or IPv6 literal"));
+  }
+  return out;
+}
+
 std::string FormatPeer(const sockaddr_storage& peer) {
   char text[INET6_ADDRSTRLEN] = {};
   if (peer.ss_family == AF_INET) {
@@ -43,33 +68,16 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Create(EventLoop* loop,
                                                            const std::string& address,
                                                            uint16_t port,
                                                            AcceptCallback on_accept) {
-  sockaddr_storage addr{};
-  socklen_t addr_len;
-  auto* in = reinterpret_cast<sockaddr_in*>(&addr);
-  auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
-  if (::inet_pton(AF_INET, address.c_str(), &in->sin_addr) == 1) {
-    in->sin_family = AF_INET;
-    in->sin_port = htons(port);
-    addr_len = sizeof(sockaddr_in);
-  } else if (::inet_pton(AF_INET6, address.c_str(), &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(port);
-    addr_len = sizeof(sockaddr_in6);
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("listen address \"", address, "\" is not an IPv4 or IPv6 literal"));
-  }
-
-  UniqueFd fd(::socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  ASSIGN_OR_RETURN(const SocketAddress addr, ParseAddress(address, port));
+  UniqueFd fd(
+      ::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return ErrnoError("socket", address, port);
   const int one = 1;
   if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
       ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
     return ErrnoError("setsockopt", address, port);
   }
-  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
-    return ErrnoError("bind", address, port);
-  }
+  if (::bind(fd.get(), addr.get(), addr.length) != 0) return ErrnoError("bind", address, port);
   if (::listen(fd.get(), SOMAXCONN) != 0) return ErrnoError("listen", address, port);
 
   sockaddr_storage bound{};
@@ -83,6 +91,27 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Create(EventLoop* loop,
                 : reinterpret_cast<const sockaddr_in6*>(&bound)->sin6_port);
   return std::unique_ptr<Listener>(
       new Listener(loop, std::move(fd), bound_port, std::move(on_accept)));
+}
+
+absl::Status Listener::CheckPortFree(const std::string& address, uint16_t port) {
+  ASSIGN_OR_RETURN(const SocketAddress addr, ParseAddress(address, port));
+  UniqueFd probe(::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!probe) return ErrnoError("socket", address, port);
+  // SO_REUSEADDR only: connections of an earlier run in TIME_WAIT do not count, a
+  // listener does, with SO_REUSEPORT or without.
+  const int one = 1;
+  if (::setsockopt(probe.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) {
+    return ErrnoError("setsockopt", address, port);
+  }
+  if (::bind(probe.get(), addr.get(), addr.length) != 0) {
+    if (errno == EADDRINUSE) {
+      return absl::UnavailableError(absl::StrCat(
+          "port ", port, " on ", address,
+          " is already in use (another spillwayd, or another program, listens on it)"));
+    }
+    return ErrnoError("bind", address, port);
+  }
+  return absl::OkStatus();
 }
 
 Listener::~Listener() { Close(); }

@@ -33,6 +33,12 @@ class Listener : public IoHandler {
                                                           AcceptCallback on_accept);
   ~Listener() override;
 
+  // Fails if something already listens on `port` (not 0). The listeners bind with
+  // SO_REUSEPORT so that each loop has its own, but that would also let a second
+  // spillwayd of the same user share the port and silently take half the
+  // connections; a probe bound without it sees any listener.
+  static absl::Status CheckPortFree(const std::string& address, uint16_t port);
+
   // Starts watching for connections. Loop thread.
   absl::Status Start();
   // Stops accepting and closes the socket (drain). Loop thread; idempotent.

@@ -217,6 +217,31 @@ TEST_F(FrontEndTest, SigtermWithAnIdleKeepAliveConnectionExitsZero) {
   EXPECT_EQ(*code, 0);
 }
 
+// Its listeners share their port with SO_REUSEPORT (one per loop), and so does gRPC
+// by default: without a check, a second spillwayd started on the same ports would
+// run and take part of the first one's connections.
+TEST_F(FrontEndTest, SecondServerOnATakenPortExitsOne) {
+  const struct {
+    std::string http_port;
+    std::string grpc_port;
+    std::string message;
+  } cases[] = {
+      {absl::StrCat(server_->http_port()), "0", "is already in use"},
+      {"0", absl::StrCat(server_->grpc_port()), "GRPC_PORT"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.http_port + " " + c.grpc_port);
+    // `timeout`: a second server that does start must not hang the test (exit 124).
+    absl::StatusOr<CommandResult> second = RunCommand(
+        {"timeout", "10", SpillwaydProcess::DefaultBinary(), "--listen-address=127.0.0.1",
+         "--http-port=" + c.http_port, "--grpc-port=" + c.grpc_port, "--sink=discard"});
+    ASSERT_TRUE(second.ok()) << second.status();
+    EXPECT_EQ(second->exit_code, 1) << second->output;
+    EXPECT_THAT(second->errors, HasSubstr(c.message));
+  }
+  EXPECT_THAT(Curl({Url("/healthz")}).output, StartsWith("ok\n"));
+}
+
 TEST(SpillwaydCommandLine, HelpExitsZeroAndListsSettings) {
   absl::StatusOr<CommandResult> result = RunCommand({SPILLWAYD_PATH, "--help"});
   ASSERT_TRUE(result.ok()) << result.status();
@@ -232,6 +257,15 @@ TEST(SpillwaydCommandLine, InvalidSettingExitsTwo) {
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->exit_code, 2);
   EXPECT_THAT(result->errors, HasSubstr("HTTP_PORT"));
+}
+
+TEST(SpillwaydCommandLine, OnePortForHttpAndGrpcExitsTwo) {
+  absl::StatusOr<CommandResult> result = RunCommand(
+      {SPILLWAYD_PATH, "--listen-address=127.0.0.1", "--http-port=18999",
+       "--grpc-port=18999"});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 2);
+  EXPECT_THAT(result->errors, HasSubstr("HTTP_PORT and GRPC_PORT must differ"));
 }
 
 }  // namespace
