@@ -18,6 +18,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "server/http/http_response.h"
 #include "server/http/request_head.h"
 
@@ -60,10 +61,10 @@ class Exchange {
   // The stream ended before a response was sent (client closed, RST_STREAM,
   // timeout), or after it: either way the Responder is gone after this call.
   virtual void OnStreamClosed() = 0;
-  // The session answered the request itself with `status` (a body timeout, a
-  // malformed chunked body) instead of the exchange's response; OnStreamClosed()
-  // follows. Only the access log and the metrics care.
-  virtual void OnSessionResponded(int status) {}
+  // The session answered the request itself with `response` (a body timeout, a
+  // malformed chunked body) instead of the exchange's; OnStreamClosed() follows.
+  // Only the access log and the metrics care.
+  virtual void OnSessionResponded(const HttpResponse& response) {}
 };
 
 // Thread-safe; shared by all loops.
@@ -76,11 +77,13 @@ class RequestHandler {
   // request's strings reach the upload uncopied.
   virtual std::shared_ptr<Exchange> Start(RequestHead head, Responder* responder,
                                           EventLoop* loop) = 0;
-  // A request the session answered itself before any Exchange existed: its head
-  // broke a limit, did not parse or did not arrive in time (HTTP/1.1 400, 408, 431;
-  // HTTP/2 431). `head` holds what was read of it; method and path may be empty.
-  // Only the access log and the metrics care.
-  virtual void OnRejected(const RequestHead& head, int status) {}
+  // A request the session answered itself with `response` before any Exchange
+  // existed: its head broke a limit, did not parse or did not arrive in time
+  // (HTTP/1.1 400, 408, 431; HTTP/2 431), `elapsed` after its first byte. `head`
+  // holds what was read of it; method and path may be empty. Only the access log
+  // and the metrics care.
+  virtual void OnRejected(const RequestHead& head, const HttpResponse& response,
+                          absl::Duration elapsed) {}
 };
 
 }  // namespace spillway

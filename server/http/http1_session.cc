@@ -637,6 +637,7 @@ bool Http1Session::TryH2cUpgrade() {
 }
 
 void Http1Session::FailParse(int status, std::string_view message) {
+  HttpResponse response = HttpResponse::Error(status, message);
   if (current_ == nullptr) {
     // No handler has this request (its head is what failed): the session answers
     // it, and says so for the access log and the metrics.
@@ -647,14 +648,15 @@ void Http1Session::FailParse(int status, std::string_view message) {
       head.path = url_.substr(0, url_.find('?'));
     }
     head.remote_address = io_->remote_address();
-    handler_->OnRejected(head, status);
+    handler_->OnRejected(head, response,
+                         in_head_ ? Now() - head_started_ : absl::ZeroDuration());
   }
   in_head_ = false;
   if (Http1Stream* stream = current_; stream != nullptr) {
     // The request whose body broke the parse ends here, unanswered by its handler.
     current_ = nullptr;
     if (!stream->response_written_) {
-      if (stream->exchange_ != nullptr) stream->exchange_->OnSessionResponded(status);
+      if (stream->exchange_ != nullptr) stream->exchange_->OnSessionResponded(response);
       std::unique_ptr<Http1Stream> owned = std::move(streams_.back());
       streams_.pop_back();
       CloseStream(owned.get());
@@ -664,7 +666,7 @@ void Http1Session::FailParse(int status, std::string_view message) {
   }
   auto error = std::make_unique<Http1Stream>(this, RequestHead{}, /*keep_alive=*/false);
   error->body_done_ = true;
-  error->response_ = HttpResponse::Error(status, message);
+  error->response_ = std::move(response);
   streams_.push_back(std::move(error));
   StopParsing();
 }

@@ -473,7 +473,12 @@ int Http2Session::OnHeader(int32_t stream_id, std::string_view name,
   if (s->header_bytes_ > options_.max_header_list_size ||
       s->header_fields_ > options_.max_header_fields) {
     s->header_too_large_ = true;
-    s->head_ = RequestHead{};  // free what we kept; the request is refused
+    // The request is refused: free what it holds but what the access log shows
+    // (the pseudo-headers come first, so method and path are in).
+    s->head_.headers = {};
+    s->head_.query = {};
+    s->head_.content_type = {};
+    s->authority_ = {};
     return 0;
   }
   RequestHead& head = s->head_;
@@ -520,11 +525,11 @@ int Http2Session::OnHeadersComplete(int32_t stream_id, bool end_stream) {
   if (end_stream) s->body_ = Http2Stream::BodyState::kEnded;
   if (s->header_too_large_) {
     // 431 from the session itself: no handler sees a request it could not read.
-    RequestHead refused;  // what it had was freed when it grew too large
-    refused.protocol = "HTTP/2";
-    refused.remote_address = io_->remote_address();
-    handler_->OnRejected(refused, 431);
-    s->Respond(HttpResponse::Error(431, "request header fields too large"));
+    HttpResponse response = HttpResponse::Error(431, "request header fields too large");
+    // Refused as its header block ends, which (CONTINUATION floods aside) is as it
+    // begins: no time worth logging.
+    handler_->OnRejected(s->head_, response, absl::ZeroDuration());
+    s->Respond(std::move(response));
     return 0;
   }
   RequestHead& head = s->head_;
@@ -935,10 +940,11 @@ void Http2Session::OnTimer() {
         // The body stalled: answer 408 (which stops delivering the body), then reset
         // the stream once the response is out (MaybeResetDiscarding).
         s->timed_out_ = true;
+        HttpResponse response = HttpResponse::Error(408, "request body timeout");
         if (!s->responded_ && s->exchange_ != nullptr) {
-          s->exchange_->OnSessionResponded(408);
+          s->exchange_->OnSessionResponded(response);
         }
-        s->Respond(HttpResponse::Error(408, "request body timeout"));
+        s->Respond(std::move(response));
         break;
     }
     if (wait == StreamWait::kHeader) break;

@@ -37,8 +37,10 @@ class InstrumentedExchange final : public Exchange, public Responder {
   void OnBodyEnd() override {
     if (inner_ != nullptr) inner_->OnBodyEnd();
   }
-  void OnSessionResponded(int status) override {
-    if (status_ == 0) status_ = status;
+  void OnSessionResponded(const HttpResponse& response) override {
+    if (status_ != 0) return;
+    status_ = response.status;
+    bytes_out_ = response.body.size();
   }
   void OnStreamClosed() override {
     if (closed_) return;
@@ -121,13 +123,14 @@ Counter* InstrumentedHandler::RequestsCounter(const std::string& protocol, int s
   return counter;
 }
 
-void InstrumentedHandler::OnRejected(const RequestHead& head, int status) {
+void InstrumentedHandler::OnRejected(const RequestHead& head, const HttpResponse& response,
+                                     absl::Duration elapsed) {
   // A path from a head that broke MAX_HEADER_BYTES may be that long: the log keeps
   // its start.
   constexpr size_t kMaxLoggedPath = 1024;
   Record({head.protocol, head.method, head.path.substr(0, kMaxLoggedPath),
           head.remote_address},
-         status, 0, 0, 0);
+         response.status, response.body.size(), 0, absl::ToDoubleSeconds(elapsed));
 }
 
 void InstrumentedHandler::Finish(const LoggedHead& head, int status, uint64_t bytes_out,

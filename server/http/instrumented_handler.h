@@ -33,9 +33,11 @@ class InstrumentedHandler final : public RequestHandler {
 
   std::shared_ptr<Exchange> Start(RequestHead head, Responder* responder,
                                   EventLoop* loop) override;
-  // Logged and counted like any request, with no bytes and no duration (it never
-  // started; the duration histogram and the in-flight gauge leave it out).
-  void OnRejected(const RequestHead& head, int status) override;
+  // Logged and counted like any request, with the response's size and the time since
+  // its first byte; the duration histogram and the in-flight gauge leave it out (it
+  // never started).
+  void OnRejected(const RequestHead& head, const HttpResponse& response,
+                  absl::Duration elapsed) override;
 
   // Requests started and not yet closed.
   int64_t in_flight() const { return in_flight_->value(); }

@@ -324,7 +324,7 @@ class FuzzExchange final : public Exchange {
     closed_ = true;
     responder_ = nullptr;  // gone after this call
   }
-  void OnSessionResponded(int status) override {
+  void OnSessionResponded(const HttpResponse& response) override {
     CallbackScope scope;
     Check(!closed_);
   }

@@ -148,15 +148,28 @@ TEST_F(FrontEndTest, MalformedRequestGets400AndTheServerStillServes) {
 }
 
 TEST_F(FrontEndTest, OversizedHeadersGet431) {
-  CommandResult result =
-      Curl({"-H", "X-Big: " + std::string(20 * 1024, 'b'), Url("/healthz")});
-  EXPECT_THAT(result.output, HasSubstr("431 1.1")) << result.errors;
-  // The session answered it, not a handler: still logged and counted.
-  EXPECT_TRUE(server_->WaitForLine(
-      R"({"event":"access","method":"GET","path":"/healthz","protocol":"HTTP/1.1","status":431)",
-      absl::Seconds(5)));
-  EXPECT_THAT(Curl({Url("/metrics")}).output,
-              HasSubstr("spillway_requests_total{protocol=\"HTTP/1.1\",status=\"431\"} 1\n"));
+  const struct {
+    std::string flag;
+    std::string protocol;
+    std::string version;
+  } cases[] = {{"--http1.1", "HTTP/1.1", "1.1"}, {"--http2-prior-knowledge", "HTTP/2", "2"}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.protocol);
+    CommandResult result =
+        Curl({c.flag, "-H", "X-Big: " + std::string(20 * 1024, 'b'), Url("/healthz")});
+    EXPECT_THAT(result.output, HasSubstr("431 " + c.version)) << result.errors;
+    const size_t body_bytes = result.output.rfind('\n');  // the body, then "\n431 …"
+    ASSERT_NE(body_bytes, std::string::npos);
+    // The session answered it, not a handler: still logged, with what it read of the
+    // head and the bytes it sent, and counted.
+    EXPECT_TRUE(server_->WaitForLine(
+        absl::StrCat(R"({"event":"access","method":"GET","path":"/healthz","protocol":")",
+                     c.protocol, R"(","status":431,"bytes":)", body_bytes, ","),
+        absl::Seconds(5)));
+    EXPECT_THAT(Curl({Url("/metrics")}).output,
+                HasSubstr("spillway_requests_total{protocol=\"" + c.protocol +
+                          "\",status=\"431\"} 1\n"));
+  }
   EXPECT_EQ(Curl({Url("/healthz")}).output, "ok\n\n200 1.1");
 }
 

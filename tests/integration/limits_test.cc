@@ -32,20 +32,13 @@ using ::testing::StartsWith;
 constexpr uint32_t kRefusedStream = 0x7;
 constexpr uint32_t kCancel = 0x8;
 
-// True when this spillwayd has the upload pipeline (knows --sink): only then does
-// an upload read its body, which the body-timeout test over HTTP/1.1 needs.
-bool HasUploadPipeline() {
-  absl::StatusOr<CommandResult> result = RunCommand({SPILLWAYD_PATH, "--sink=not-a-sink"});
-  return result.ok() && result->errors.find("is not a sink") != std::string::npos;
-}
-
 class LimitsTest : public ::testing::Test {
  protected:
   // With --sink=discard unless `with_sink` is false: then uploads wait for a consumer
   // that never comes, and get 503 after DISPATCH_TIMEOUT.
   void StartServer(std::vector<std::string> args, bool with_sink = true) {
     args.push_back("--file-upload-temp-dir=" + temp_.path());
-    if (with_sink && HasUploadPipeline()) args.push_back("--sink=discard");
+    if (with_sink) args.push_back("--sink=discard");
     SpillwaydProcess::Options options;
     options.args = std::move(args);
     auto server = SpillwaydProcess::Start(options);
@@ -173,10 +166,6 @@ TEST_F(LimitsTest, IdleHttp2ConnectionGetsGoaway) {
 // --- BODY_TIMEOUT --------------------------------------------------------------------
 
 TEST_F(LimitsTest, StalledHttp1BodyGets408AndLeavesNoTempFile) {
-  if (!HasUploadPipeline()) {
-    GTEST_SKIP() << "spillwayd has no upload pipeline yet (--sink): no handler reads "
-                    "a body over HTTP/1.1; covered by session_timeouts_test";
-  }
   StartServer({"--body-timeout=300ms", "--file-upload-max-memory-size=1Ki"});
   RawConnection uploader = Connect();
   const std::string boundary = "b0undary";
@@ -192,10 +181,14 @@ TEST_F(LimitsTest, StalledHttp1BodyGets408AndLeavesNoTempFile) {
   std::string response;
   EXPECT_TRUE(uploader.ReadToClose(&response)) << "still open: " << response;
   EXPECT_EQ(StatusCodeOf(response), 408) << response;
+  const size_t head_end = response.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos);
   // The access log and the metrics count it as the 408 it was, not as a client that
-  // went away (499).
+  // went away (499), with the bytes of the answer the session sent.
   EXPECT_TRUE(server_->WaitForLine(
-      R"("path":"/up","protocol":"HTTP/1.1","status":408)", absl::Seconds(5)));
+      absl::StrCat(R"("path":"/up","protocol":"HTTP/1.1","status":408,"bytes":)",
+                   response.size() - head_end - 4, ","),
+      absl::Seconds(5)));
   ExpectStillServesAndTempDirEmpty();
 }
 
@@ -203,7 +196,6 @@ TEST_F(LimitsTest, StalledHttp1BodyGets408AndLeavesNoTempFile) {
 // ConnectionIo::ExpectInput): a client that sends less than that per BODY_TIMEOUT
 // still makes progress and must not be taken for a stalled one.
 TEST_F(LimitsTest, SlowButSteadyHttp1BodyIsNotTimedOut) {
-  if (!HasUploadPipeline()) GTEST_SKIP() << "needs the upload pipeline (--sink)";
   StartServer({"--body-timeout=500ms"});
   RawConnection uploader = Connect();
   constexpr size_t kPiece = 32 * 1024;
@@ -232,18 +224,17 @@ TEST_F(LimitsTest, StalledHttp2StreamIsReset) {
                                 H2RequestBlock("POST", "/up", "100000")) +
                         H2Frame(testing::kH2Data, 0, 1, std::string(1000, 'x')))
                   .ok());
-  // With the pipeline: 408, then RST_STREAM. Without it the upload was refused at
-  // once (503) and the stalled rest of its body times out the same way: RST_STREAM.
+  // 408, then RST_STREAM.
   std::vector<H2ParsedFrame> frames = ReadFrames(uploader, [](const auto& frames) {
     return Has(frames, testing::kH2RstStream, 1);
   });
   EXPECT_TRUE(Has(frames, testing::kH2RstStream, 1)) << "stalled stream not reset";
   EXPECT_TRUE(Has(frames, testing::kH2Headers, 1)) << "no response before the reset";
-  if (HasUploadPipeline()) {
-    EXPECT_THAT(DataOf(frames, 1), HasSubstr("timeout"));
-    EXPECT_TRUE(server_->WaitForLine(
-        R"("path":"/up","protocol":"HTTP/2","status":408)", absl::Seconds(5)));
-  }
+  EXPECT_THAT(DataOf(frames, 1), HasSubstr("timeout"));
+  EXPECT_TRUE(server_->WaitForLine(
+      absl::StrCat(R"("path":"/up","protocol":"HTTP/2","status":408,"bytes":)",
+                   DataOf(frames, 1).size(), ","),
+      absl::Seconds(5)));
   EXPECT_FALSE(Has(frames, testing::kH2Goaway, 0)) << "only the stream should end";
   ExpectStillServesAndTempDirEmpty();
 }
