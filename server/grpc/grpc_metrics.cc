@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "absl/status/status.h"
+
 namespace spillway {
 namespace {
 
@@ -32,12 +34,18 @@ const GrpcMetrics& GrpcMetrics::Get() {
   return *metrics;
 }
 
-void GrpcMetrics::CountUploadRpc(grpc::StatusCode code) {
-  MetricsRegistry::Global()
-      .GetCounter("spillway_grpc_upload_rpcs_total",
-                  "Finished gRPC Upload RPCs, by gRPC status code.",
-                  Labels({{"code", std::to_string(static_cast<int>(code))}}))
-      ->Increment();
+Counter* GrpcMetrics::UploadRpcs(grpc::StatusCode code) {
+  // gRPC's codes are absl's, number for number: "OK", "RESOURCE_EXHAUSTED", ...
+  return MetricsRegistry::Global().GetCounter(
+      "spillway_grpc_upload_rpcs_total", "Finished gRPC Upload RPCs, by gRPC status code.",
+      Labels({{"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(code))}}));
+}
+
+void GrpcMetrics::CountUploadRpc(grpc::StatusCode code) { UploadRpcs(code)->Increment(); }
+
+void GrpcMetrics::Register() {
+  Get();
+  UploadRpcs(grpc::StatusCode::OK);
 }
 
 }  // namespace spillway

@@ -1,6 +1,7 @@
 // GrpcMetrics: the gRPC front end's metrics in MetricsRegistry::Global(), looked up
 // once: Consume streams attached, deliveries by outcome, chunk bytes delivered, and
-// Upload RPCs by gRPC code. The pointers stay valid for the process's lifetime.
+// Upload RPCs by gRPC code (its name: OK, CANCELLED, ...). The pointers stay valid
+// for the process's lifetime.
 // Threading: the metrics are atomics; Get() is thread-safe.
 #ifndef SPILLWAY_SERVER_GRPC_GRPC_METRICS_H_
 #define SPILLWAY_SERVER_GRPC_GRPC_METRICS_H_
@@ -20,8 +21,14 @@ struct GrpcMetrics {
   Counter* bytes_delivered;     // Chunk bytes whose write completed
 
   static const GrpcMetrics& Get();
-  // Counts one finished Upload RPC.
+  // Counts one finished Upload RPC, labelled with its code's name.
   static void CountUploadRpc(grpc::StatusCode code);
+  // Creates every family at start-up, so that /metrics shows them at 0 before the
+  // first consumer or Upload call (a dashboard or alert then sees 0, not nothing).
+  static void Register();
+
+ private:
+  static Counter* UploadRpcs(grpc::StatusCode code);
 };
 
 }  // namespace spillway

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "server/grpc/grpc_metrics.h"
 #include "server/grpc/grpc_settings.h"
 #include "server/grpc/ingest_service.h"
 
@@ -50,6 +51,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(GrpcServerOptions 
                      " (GRPC_PORT): is the port in use, by HTTP_PORT or another program?"));
   }
   server->server_->GetHealthCheckService()->SetServingStatus(true);
+  GrpcMetrics::Register();
   return server;
 }
 
@@ -64,6 +66,7 @@ bool GrpcServer::reflection_enabled() const {
 }
 
 void GrpcServer::BeginDrain() {
+  service_->BeginDrain();
   if (server_ != nullptr && !shut_down_) {
     server_->GetHealthCheckService()->SetServingStatus(false);
   }

@@ -4,8 +4,9 @@
 // Messages up to GrpcSettings::MaxMessageSize(STREAM_BODY_CHUNK_SIZE) either way.
 //
 // Lifecycle: Start() binds and starts serving; BeginDrain() turns health to
-// NOT_SERVING (new RPCs are still accepted: consumers must stay attached to answer
-// the uploads being drained); Shutdown() cancels what is left after a grace period
+// NOT_SERVING and refuses new Upload calls (UNAVAILABLE); Consume streams are still
+// accepted, as consumers must stay attached to answer the uploads being drained;
+// Shutdown() cancels what is left after a grace period
 // (Consume streams never end on their own) and waits for every reactor's OnDone().
 //
 // Ownership: owns the grpc::Server and the service. REQUIRES: the Dispatcher and the

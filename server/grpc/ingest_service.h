@@ -7,11 +7,17 @@
 // Ownership: registered with (not owned by) the grpc::Server; must outlive it. Holds
 // non-owning pointers to the Dispatcher and the upload options' temp directory and
 // spill budget, which must outlive the server too.
-// Threading: gRPC calls the factories on its own threads; the service is immutable.
+// Draining (BeginDrain): new Upload calls are refused with UNAVAILABLE, as new HTTP
+// connections are once the listeners close; Consume streams are still taken, since
+// consumers must stay to answer the uploads being drained.
+// Threading: gRPC calls the factories on its own threads; the service is immutable
+// but for the draining flag (an atomic).
 #ifndef SPILLWAY_SERVER_GRPC_INGEST_SERVICE_H_
 #define SPILLWAY_SERVER_GRPC_INGEST_SERVICE_H_
 
 #include <grpcpp/grpcpp.h>
+
+#include <atomic>
 
 #include "server/grpc/upload_reactor.h"
 #include "spillway/v1/ingest.grpc.pb.h"
@@ -31,8 +37,11 @@ class IngestService final
   grpc::ServerReadReactor<v1::UploadRequest>* Upload(grpc::CallbackServerContext* context,
                                                      v1::Reply* response) override;
 
+  void BeginDrain() { draining_.store(true, std::memory_order_relaxed); }
+
  private:
   const UploadRpcOptions options_;
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace spillway

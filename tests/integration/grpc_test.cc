@@ -46,6 +46,7 @@ using ::spillway::testing::RandomishBytes;
 using ::spillway::testing::ReadWholeFile;
 using ::spillway::testing::ScopedTestDir;
 using ::spillway::testing::Sha256Hex;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
@@ -1081,7 +1082,9 @@ TEST_F(GrpcTest, UploadRpcsAndHttpUploadsShareMaxConcurrentUploads) {
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(refused.error_message(), HasSubstr("MAX_CONCURRENT_UPLOADS"));
   EXPECT_EQ(Curl({"--data-binary", "x"}).status, 503);
-  EXPECT_THAT(Metrics(), HasSubstr("spillway_uploads_rejected_total 2\n"));
+  EXPECT_THAT(Metrics(),
+              AllOf(HasSubstr("spillway_uploads_rejected_total 2\n"),
+                    HasSubstr("spillway_grpc_upload_rpcs_total{code=\"RESOURCE_EXHAUSTED\"} 1\n")));
   // Done, it gives the slot back.
   EXPECT_TRUE(holder.End().ok());
   EXPECT_EQ(holder.reply.status(), 201u);
@@ -1124,6 +1127,14 @@ TEST_F(GrpcTest, SigtermLetsAnUploadRpcInFlightFinish) {
   ASSERT_TRUE(upload.sent);
   ASSERT_TRUE(WaitForMetric("spillway_uploads_in_flight", 1));  // the call is in
   ASSERT_TRUE(server_->Signal(SIGTERM).ok());
+  ASSERT_TRUE(server_->WaitForLine(R"("event":"draining")", absl::Seconds(5)));
+  // A new call is turned away, as a new HTTP connection is: the client retries
+  // elsewhere instead of starting an upload this server is about to stop serving.
+  v1::Reply refused_reply;
+  const grpc::Status refused =
+      UploadOverGrpc(server_->grpc_port(), "late", std::nullopt, &refused_reply);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+  EXPECT_THAT(refused.error_message(), HasSubstr("draining"));
   absl::SleepFor(absl::Milliseconds(800));  // past the gRPC grace the drain once gave
   const grpc::Status status = upload.End();
   EXPECT_TRUE(status.ok()) << status.error_message();

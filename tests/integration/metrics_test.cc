@@ -21,6 +21,23 @@ using ::testing::HasSubstr;
 
 class MetricsTest : public testing::UploadFixture {};
 
+// A family that appeared only once used would read as "no data" to a dashboard or an
+// alert until then.
+TEST_F(MetricsTest, EveryFamilyIsThereAtZeroBeforeItsFirstUse) {
+  StartServer({"--sink=discard"});
+  const std::string page = Scrape();
+  for (const std::string series :
+       {"spillway_uploads_in_flight", "spillway_spilled_bytes",
+        "spillway_uploads_rejected_total", "spillway_grpc_consumers_attached",
+        "spillway_grpc_deliveries_total{outcome=\"replied\"}",
+        "spillway_grpc_deliveries_total{outcome=\"failed\"}",
+        "spillway_grpc_deliveries_total{outcome=\"aborted\"}",
+        "spillway_grpc_delivered_bytes_total",
+        "spillway_grpc_upload_rpcs_total{code=\"OK\"}"}) {
+    EXPECT_EQ(MetricValue(page, series), 0) << series << " in\n" << page;
+  }
+}
+
 TEST_F(MetricsTest, UploadsMoveEveryFamily) {
   // dir: answers uploads 201, so that scrapes (200) do not count with them.
   std::vector<std::string> args = SmallModeArgs();
