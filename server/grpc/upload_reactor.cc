@@ -238,8 +238,7 @@ absl::Status UploadReactor::HandleStart(const v1::UploadStart& start) {
   // Fields and files, as a multipart/form-data body would carry them.
   request.content_type = "multipart/form-data";
   if (start.has_total_size()) declared_total_ = start.total_size();
-  if (declared_total_.has_value() && options_->max_body_size != 0 &&
-      *declared_total_ > options_->max_body_size) {
+  if (declared_total_.has_value() && *declared_total_ > options_->max_body_size) {
     return StartStream(request);
   }
   return absl::OkStatus();
@@ -258,7 +257,6 @@ bool UploadReactor::OverMaxBodySize() const {
   // A declared total decided the mode at UploadStart, as Content-Length does. The
   // parts' metadata counts as an HTTP body's part headers count toward its length.
   return stream_ == nullptr && !declared_total_.has_value() &&
-         options_->max_body_size != 0 &&
          bytes_sent_ + metadata_bytes_ > options_->max_body_size;
 }
 

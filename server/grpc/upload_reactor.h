@@ -67,6 +67,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 
@@ -90,8 +91,9 @@ struct UploadRpcOptions {
   // file (the same as for HTTP uploads); the pointers inside are not owned.
   UploadedFileOptions file;
   // MAX_BODY_SIZE: a declared total_size over it streams, as does an undeclared
-  // upload once its bytes pass it; 0 never streams.
-  uint64_t max_body_size = 0;
+  // upload once its bytes pass it (so 0 streams every upload that has a byte, as
+  // over HTTP). The default never streams.
+  uint64_t max_body_size = std::numeric_limits<uint64_t>::max();
   // Chunk size, file limit, checksum and multipart limits; the multipart limits hold
   // for a buffered upload's parts too.
   StreamUploadOptions stream;

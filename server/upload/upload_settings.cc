@@ -24,7 +24,8 @@ constexpr SettingSpec kTempDir = {
     "directory for spilled files; empty means $TMPDIR or /tmp"};
 constexpr SettingSpec kChunkSize = {
     "STREAM_BODY_CHUNK_SIZE", "256Ki",
-    "size of every chunk handed to consumers (1Ki to 4Mi)"};
+    "size of every chunk handed to consumers (1Ki to 4032Ki: 4Mi less room for a gRPC "
+    "message's framing)"};
 constexpr SettingSpec kChecksum = {
     "FILE_UPLOAD_CHECKSUM", "sha256",
     "per-file checksum computed while bytes arrive: sha256, crc32c or none"};

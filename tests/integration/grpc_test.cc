@@ -670,6 +670,27 @@ TEST_F(GrpcTest, UploadRpcReachesConsumerIntactBufferedAndStreamed) {
   }
 }
 
+// MAX_BODY_SIZE=0 means the same over gRPC as over HTTP: every upload that has a byte
+// streams (gRPC once took 0 for "never").
+TEST_F(GrpcTest, MaxBodySizeZeroStreamsEveryUploadLikeHttp) {
+  StartServer({"--max-body-size=0", "--sink=discard"});
+  TestConsumer::Options options;
+  options.path_prefixes = {"/grpc"};
+  auto consumer = AddConsumer(options);
+  const std::string data = RandomishBytes(30 * 1024, 5);
+  const std::optional<uint64_t> totals[] = {std::nullopt, data.size() + 2};
+  for (size_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE(i);
+    v1::Reply reply;
+    ASSERT_TRUE(UploadOverGrpc(server_->grpc_port(), data, totals[i], &reply).ok());
+    ASSERT_TRUE(consumer->WaitForUploads(i + 1));
+    EXPECT_EQ(consumer->uploads().back().started.mode(), v1::MODE_STREAM);
+  }
+  const HttpResult http = Curl({"--data-binary", "@" + WriteInput("small.bin", data)});
+  EXPECT_EQ(http.status, 200) << http.body;
+  EXPECT_THAT(http.body, HasSubstr(R"("mode":"stream")"));
+}
+
 TEST_F(GrpcTest, UploadRpcOfUndeclaredSizeSwitchesToStreamPastMaxBodySize) {
   StartServer();  // MAX_BODY_SIZE 1Mi, FILE_UPLOAD_MAX_MEMORY_SIZE 64Ki
   TestConsumer::Options options;
