@@ -1,7 +1,9 @@
 #include "server/dispatch/dispatch_settings.h"
 
 #include <array>
+#include <string_view>
 
+#include "server/common/quantity.h"
 #include "server/common/status_macros.h"
 
 namespace spillway {
@@ -27,7 +29,17 @@ absl::Span<const SettingSpec> DispatchSettings::Specs() { return kSpecs; }
 absl::StatusOr<DispatchSettings> DispatchSettings::FromSource(SettingsSource& source) {
   DispatchSettings settings;
   ASSIGN_OR_RETURN(settings.dispatch_timeout, source.GetDuration(kDispatchTimeout));
-  ASSIGN_OR_RETURN(settings.reply_timeout, source.GetDuration(kReplyTimeout));
+  // 0 would answer every upload 504 before any consumer could.
+  ASSIGN_OR_RETURN(
+      settings.reply_timeout,
+      source.GetParsed<absl::Duration>(
+          kReplyTimeout, [](std::string_view text) -> absl::StatusOr<absl::Duration> {
+            ASSIGN_OR_RETURN(absl::Duration timeout, ParseNonNegativeDuration(text));
+            if (timeout == absl::ZeroDuration()) {
+              return absl::InvalidArgumentError("must be more than 0");
+            }
+            return timeout;
+          }));
   ASSIGN_OR_RETURN(int64_t attempts, source.GetInteger(kMaxDeliveryAttempts, 1, 100));
   settings.max_delivery_attempts = static_cast<int>(attempts);
   return settings;

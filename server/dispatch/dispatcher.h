@@ -26,7 +26,8 @@
 //    calling thread after releasing it;
 //  - one timer thread, owned by the Dispatcher, sleeps on a CondVar until the nearest
 //    deadline and answers expired uploads (503, 504). It never sleeps longer than the
-//    shorter of the two timeouts, so a new deadline is never earlier than its wake-up
+//    shorter of the two timeouts (or 10 ms, if that is longer, so that zero timeouts
+//    do not make it spin), so a new deadline is hardly ever earlier than its wake-up
 //    and submitting an upload does not have to wake it;
 //  - completion callbacks (DoneCallback) run on whichever thread decided the outcome
 //    (a consumer's, the timer thread, a submitter's), never with mu_ held.

@@ -2,7 +2,7 @@
 //   ""                      none (uploads wait for gRPC consumers, or get 503)
 //   "dir:PATH"              DirSink: files stored atomically under PATH, 201 + receipt
 //   "discard"               DiscardSink: bytes counted and dropped, 200 + receipt
-//   "discard:rate=50Mi"     the same, reading at most 50 MiB/s per upload (tests)
+//   "discard:rate=50Mi"     the same, reading each file at most 50 MiB/s (tests)
 // It registers SINK_WORKERS (default 4) SinkWorkers with the Dispatcher, for every
 // path ("/"), and unregisters and stops them when destroyed.
 //

@@ -1,5 +1,6 @@
 // DiscardingExchange: the Exchange of a handler that answers from the request head
-// alone (admin endpoints, the placeholder upload handler): body bytes are dropped.
+// alone (admin endpoints, the 503 of ConcurrencyLimitedHandler): body bytes are
+// dropped.
 // Loop thread only, like every Exchange.
 #ifndef SPILLWAY_SERVER_HTTP_DISCARDING_EXCHANGE_H_
 #define SPILLWAY_SERVER_HTTP_DISCARDING_EXCHANGE_H_

@@ -12,7 +12,8 @@
 //   absl::StatusOr<std::unique_ptr<UploadPipeline>> pipeline =
 //       UploadPipeline::Start(*upload_settings, *pipeline_settings);
 //   if (!pipeline.ok()) return Fail(kExitStartupFailure, pipeline.status());
-//   Router router(&admin, AdminHandler::Paths(), (*pipeline)->handler());
+//   ConcurrencyLimitedHandler limited_upload((*pipeline)->handler(), &upload_slots);
+//   Router router(&admin, AdminHandler::Paths(), &limited_upload);
 //
 // Destruction order: the pipeline must outlive the HTTP server (its exchanges hold
 // pointers to the dispatcher and temp directory): declare it before the server. Its
@@ -57,7 +58,7 @@ class UploadPipeline {
   UploadPipeline& operator=(const UploadPipeline&) = delete;
 
   RequestHandler* handler() const { return handler_.get(); }
-  // For the gRPC Consume service (next issue): it registers its streams here.
+  // For the gRPC Consume service: it registers its streams here.
   Dispatcher* dispatcher() const { return dispatcher_.get(); }
   // For the gRPC Upload RPC, whose files spill and are charged like HTTP ones. Both
   // live as long as the pipeline.

@@ -272,6 +272,14 @@ TEST(SpillwaydCommandLine, InvalidSettingExitsTwo) {
   EXPECT_THAT(result->errors, HasSubstr("HTTP_PORT"));
 }
 
+TEST(SpillwaydCommandLine, ReplyTimeoutOfZeroExitsTwo) {
+  absl::StatusOr<CommandResult> result = RunCommand({SPILLWAYD_PATH, "--reply-timeout=0"});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 2);
+  EXPECT_THAT(result->errors, HasSubstr("REPLY_TIMEOUT"));
+  EXPECT_THAT(result->errors, HasSubstr("must be more than 0"));
+}
+
 TEST(SpillwaydCommandLine, OnePortForHttpAndGrpcExitsTwo) {
   absl::StatusOr<CommandResult> result = RunCommand(
       {SPILLWAYD_PATH, "--listen-address=127.0.0.1", "--http-port=18999",
