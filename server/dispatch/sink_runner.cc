@@ -5,8 +5,8 @@
 #include <optional>
 #include <utility>
 #include <variant>
-#include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "server/common/string_view_compat.h"
 #include "server/dispatch/receipt.h"
@@ -122,7 +122,8 @@ class SinkSession {
   Checksum sha256_ = Checksum::Create(ChecksumKind::kNone);  // only if own_sha256_
   std::unique_ptr<SinkFile> file_;  // the file being written
   // Written whole, published when the upload has arrived whole (RequestFinished).
-  std::vector<std::unique_ptr<SinkFile>> finished_;
+  // Inline: most uploads carry a file or two, and this runs for every upload.
+  absl::InlinedVector<std::unique_ptr<SinkFile>, 2> finished_;
 };
 
 thread_local bool inside_inline_delivery = false;
