@@ -95,11 +95,16 @@ SCENARIOS = [
     ("a_h2", "(a) big raw, HTTP/2 h2load, checksum none"),
     ("a_h2_sha", "(a) big raw, HTTP/2 h2load, sha256"),
     ("a_nghttpd", "(a) big raw, HTTP/2 h2load -> nghttpd (ref)"),
+    ("a_h1_tls", "(a) big raw, HTTP/1.1 over TLS, h2load --h1"),
+    ("a_h2_tls", "(a) big raw, HTTP/2 over TLS (ALPN), h2load"),
+    ("a_nghttpd_tls", "(a) big raw, HTTP/2 over TLS -> nghttpd (ref)"),
     ("b", "(b) 64 clients, 1 MiB + 8 MiB multipart"),
     ("b_1m", "(b) 64 clients, 1 MiB file only (info)"),
     ("b_8m", "(b) 64 clients, 8 MiB file only (info)"),
     ("c_h1", "(c) 4 KiB multipart, 100 conns, HTTP/1.1"),
     ("c_h2", "(c) 4 KiB multipart, 100 conns, HTTP/2"),
+    ("c_h1_tls", "(c) the same, HTTP/1.1 over TLS (info)"),
+    ("c_h2_tls", "(c) the same, HTTP/2 over TLS (info)"),
 ]
 
 
@@ -231,6 +236,15 @@ def report(path):
         cpu = med(s, "cpu_us_per_upload")
         rows.append((f"(c) {name} server CPU/upload", f"{cpu:.1f} us ({cpu / 15:.2f}x)",
                      "<= 15 us", verdict(cpu <= 15)))
+    h2t, ngt = med("a_h2_tls", "mbps"), med("a_nghttpd_tls", "mbps")
+    if h2t and ngt:
+        rows.append(("(a) HTTP/2 over TLS / nghttpd over TLS", f"{h2t / ngt:.2f}x", "(info)",
+                     ""))
+    for s, plain, name in (("c_h1_tls", "c_h1", "HTTP/1.1"), ("c_h2_tls", "c_h2", "HTTP/2")):
+        cpu, cpu_plain = med(s, "cpu_us_per_upload"), med(plain, "cpu_us_per_upload")
+        if cpu and cpu_plain:
+            rows.append((f"(c) {name} over TLS CPU/upload", f"{cpu:.1f} us ({cpu / cpu_plain:.2f}x)",
+                         "(info)", ""))
     for name, value, target, v in rows:
         print(f"  {name:<36}{value:>18}   {target:<10}{v}")
     return 0

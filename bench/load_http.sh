@@ -11,6 +11,9 @@
 #      in memory) and an 8 MiB file (spills), HTTP/1.1 -- the target row; also, for
 #      information, bodies with only the 1 MiB file and with only the 8 MiB file;
 #  (c) 4 KiB multipart uploads from 100 connections, HTTP/1.1 and HTTP/2.
+# For information, (a) over HTTP/2 and HTTP/1.1 and (c) again over TLS (a self-signed
+# P-256 certificate; h2load picks h2 by ALPN, or http/1.1 with --h1), and nghttpd over
+# TLS receiving the same 1 GiB body.
 # h2load runs one thread per core for (b) and (c): one thread paces all the connections
 # by its own turnaround (here, a thread per core gave (c) over HTTP/1.1 about 15% more
 # uploads/s and a lower p99 at the same server CPU per upload). Beside the server's CPU
@@ -45,7 +48,7 @@ bin="$build/server/spillwayd"
 client_bin="$build/bench/http1_upload_client"
 load_name=load_http
 source "$here/load_lib.sh"
-require "$bin" "$client_bin" curl h2load nghttpd iperf3
+require "$bin" "$client_bin" curl h2load nghttpd iperf3 openssl
 
 # Bodies live in RAM (/dev/shm) so the clients never wait on a disk; spilled files go to
 # their own directory under TMPDIR (the server's default temp location is a disk too).
@@ -59,11 +62,17 @@ cp "$client_bin" "$work/http1_upload_client"
 results="$work/results"
 : >"$results"
 
+# TLS scenarios run with tls=1: spillwayd gets the certificate, clients https URLs.
+tls=0
+scheme() { if ((tls)); then echo https; else echo http; fi; }
+
 srv_pid="" port=""
 start_spillwayd() {
+  local tls_args=()
+  ((tls)) && tls_args=(--tls-cert-file="$work/cert.pem" --tls-key-file="$work/key.pem")
   "$work/spillwayd" --http-port=0 --listen-address=127.0.0.1 --sink=discard \
-    --access-log=false --event-loops="$event_loops" --file-upload-temp-dir="$spill" "$@" \
-    >"$work/srv.out" 2>"$work/srv.err" &
+    --access-log=false --event-loops="$event_loops" --file-upload-temp-dir="$spill" \
+    "${tls_args[@]}" "$@" >"$work/srv.out" 2>"$work/srv.err" &
   srv_pid=$!
   pids+=("$srv_pid")
   port=""
@@ -74,7 +83,7 @@ start_spillwayd() {
     kill -0 "$srv_pid" 2>/dev/null || break
     sleep 0.05
   done
-  if [[ -z $port ]] || ! curl -sf -o /dev/null "http://127.0.0.1:$port/healthz"; then
+  if [[ -z $port ]] || ! curl -sfk -o /dev/null "$(scheme)://127.0.0.1:$port/healthz"; then
     echo "load_http: spillwayd did not start:" >&2
     cat "$work/srv.out" "$work/srv.err" >&2
     exit 1
@@ -126,6 +135,8 @@ b8_bytes=$(stat -c %s "$work/b8.body")
 c_bytes=$(stat -c %s "$work/c.body")
 mkdir -p "$work/docroot"
 echo ok >"$work/docroot/index.html"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+  -keyout "$work/key.pem" -out "$work/cert.pem" -subj /CN=127.0.0.1 2>/dev/null
 
 # ---------------------------------------------------------------------------- scenarios
 scen_iperf3() {  # scen iperf3-client-args...
@@ -185,7 +196,7 @@ scen_a_h2load() {  # scen checksum proto-flag...
   local t0 t1 hwm _
   read -r t0 _ < <(proc_read "$srv_pid")
   h2threads=1 run_h2load "$scen" 0 "$@" -n1 -c1 -d "$big" \
-    -H 'content-type: application/octet-stream' "http://127.0.0.1:$port/raw"
+    -H 'content-type: application/octet-stream' "$(scheme)://127.0.0.1:$port/raw"
   read -r t1 hwm < <(proc_read "$srv_pid")
   # One request: MB/s from its own duration (h2load's req/s is rounded).
   rec "$scen" mbps "$(calc "$big_bytes / $h2_p50")"
@@ -194,24 +205,29 @@ scen_a_h2load() {  # scen checksum proto-flag...
   stop_pid "$srv_pid"
 }
 
-scen_a_nghttpd() {
-  local p i
+scen_a_nghttpd() {  # scen
+  local scen=$1 p i
   p=$("$py" "$helper" freeport)
-  nghttpd --no-tls -d "$work/docroot" "$p" >/dev/null 2>&1 &
+  if ((tls)); then
+    nghttpd -d "$work/docroot" "$p" "$work/key.pem" "$work/cert.pem" >/dev/null 2>&1 &
+  else
+    nghttpd --no-tls -d "$work/docroot" "$p" >/dev/null 2>&1 &
+  fi
   local np=$!
   pids+=("$np")
   for i in $(seq 100); do
-    curl -sf --http2-prior-knowledge -o /dev/null "http://127.0.0.1:$p/index.html" && break
+    curl -sfk --http2-prior-knowledge -o /dev/null "$(scheme)://127.0.0.1:$p/index.html" &&
+      break
     sleep 0.05
   done
   local t0 t1 hwm _
   read -r t0 _ < <(proc_read "$np")
-  h2threads=1 run_h2load a_nghttpd 0 -n1 -c1 -d "$big" \
-    -H 'content-type: application/octet-stream' "http://127.0.0.1:$p/index.html"
+  h2threads=1 run_h2load "$scen" 0 -n1 -c1 -d "$big" \
+    -H 'content-type: application/octet-stream' "$(scheme)://127.0.0.1:$p/index.html"
   read -r t1 hwm < <(proc_read "$np")
-  rec a_nghttpd mbps "$(calc "$big_bytes / $h2_p50")"
-  rec a_nghttpd rps "$(calc "1e6 / $h2_p50")"
-  rec_server a_nghttpd "$t0" "$t1" "$hwm" 1
+  rec "$scen" mbps "$(calc "$big_bytes / $h2_p50")"
+  rec "$scen" rps "$(calc "1e6 / $h2_p50")"
+  rec_server "$scen" "$t0" "$t1" "$hwm" 1
   stop_pid "$np"
 }
 
@@ -222,7 +238,7 @@ scen_multi() {  # scen body bytes requests clients proto-flag...
   local t0 t1 hwm _
   read -r t0 _ < <(proc_read "$srv_pid")
   run_h2load "$scen" "$bytes" "$@" -n "$n" -c "$c" -d "$body" -H "$ctype" \
-    "http://127.0.0.1:$port/upload"
+    "$(scheme)://127.0.0.1:$port/upload"
   read -r t1 hwm < <(proc_read "$srv_pid")
   rec_server "$scen" "$t0" "$t1" "$hwm" "$n"
   rec "$scen" client_cpu_us_per_upload "$(calc "$h2_cpu_s * 1000000 / $n")"
@@ -255,11 +271,16 @@ for r in $(seq "$runs"); do
   run scen_a_h2load a_h2 none
   run scen_a_h2load a_h2_sha sha256
   run scen_a_nghttpd a_nghttpd
+  tls=1 run scen_a_h2load a_h1_tls none --h1
+  tls=1 run scen_a_h2load a_h2_tls none
+  tls=1 run scen_a_nghttpd a_nghttpd_tls
   run scen_multi b "$work/b.body" "$b_bytes" "$b_requests" 64 "${b_flag[@]}"
   run scen_multi b_1m "$work/b1.body" "$b1_bytes" $((b_requests * 2)) 64 "${b_flag[@]}"
   run scen_multi b_8m "$work/b8.body" "$b8_bytes" $((b_requests / 2)) 64 "${b_flag[@]}"
   run scen_multi c_h1 "$work/c.body" "$c_bytes" "$c_requests" 100 --h1
   run scen_multi c_h2 "$work/c.body" "$c_bytes" "$c_requests" 100
+  tls=1 run scen_multi c_h1_tls "$work/c.body" "$c_bytes" "$c_requests" 100 --h1
+  tls=1 run scen_multi c_h2_tls "$work/c.body" "$c_bytes" "$c_requests" 100
 done
 note "load average at end: $(cut -d' ' -f1-3 /proc/loadavg); load part took $(($(date +%s) - start_time)) s"
 leftover=$(find "$spill" -mindepth 1 | wc -l)
