@@ -11,6 +11,9 @@
 //   needs it readable (write_wants_read()): the handshake's own messages. Retry the
 //   call when the socket is ready that way.
 //
+// OpenSSL writes with write(2), without MSG_NOSIGNAL: the process must ignore
+// SIGPIPE (spillwayd's main does) or a peer gone mid-write would kill it.
+//
 // Ownership: owns its SSL (which holds a reference to the SSL_CTX); not the fd.
 // Threading: the connection's loop thread only.
 #ifndef SPILLWAY_SERVER_NET_TLS_STREAM_H_
