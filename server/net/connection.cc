@@ -180,8 +180,11 @@ void Connection::ExpectInput(uint64_t bytes) {
   // tail): smaller bodies keep the default and never make one.
   read_size_ = bytes >= 2 * options_.bulk_read_chunk ? options_.bulk_read_chunk
                                                        : options_.read_chunk;
-  const int low_water =
-      bytes >= 2 * options_.read_chunk ? static_cast<int>(read_size_) : 1;
+  // Not over TLS: a close_notify or an alert is a few bytes, which the low-water
+  // mark would hide until BODY_TIMEOUT (a plain peer's FIN wakes epoll regardless).
+  const int low_water = tls_ == nullptr && bytes >= 2 * options_.read_chunk
+                            ? static_cast<int>(read_size_)
+                            : 1;
   if (low_water == receive_low_water_ || closed_) return;
   if (::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVLOWAT, &low_water, sizeof(low_water)) ==
       0) {

@@ -117,7 +117,7 @@ class Connection final : public ConnectionIo,
   const std::string& remote_address() const override { return remote_address_; }
   // While a body has at least two bulk_read_chunks to come, reads of that size and
   // SO_RCVLOWAT at one; else, with two read_chunks to come, SO_RCVLOWAT at one of
-  // those.
+  // those. Over TLS the reads only: no low-water mark.
   void ExpectInput(uint64_t bytes) override;
   size_t UnreadBytes() const override;
   bool secure() const override { return tls_ != nullptr; }

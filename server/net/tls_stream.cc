@@ -17,7 +17,10 @@ ssize_t TlsStream::Read(char* buffer, size_t size) {
   ERR_clear_error();
   const int n =
       SSL_read(ssl_.get(), buffer, static_cast<int>(std::min<size_t>(size, INT_MAX)));
-  if (n > 0) return n;
+  if (n > 0) {
+    established_ = true;
+    return n;
+  }
   const int socket_errno = errno;
   const int error = SSL_get_error(ssl_.get(), n);
   switch (error) {
@@ -46,7 +49,10 @@ ssize_t TlsStream::Write(const char* data, size_t size) {
   ERR_clear_error();
   const int n =
       SSL_write(ssl_.get(), data, static_cast<int>(std::min<size_t>(size, INT_MAX)));
-  if (n > 0) return n;
+  if (n > 0) {
+    established_ = true;
+    return n;
+  }
   const int socket_errno = errno;
   const int error = SSL_get_error(ssl_.get(), n);
   switch (error) {
@@ -64,7 +70,9 @@ ssize_t TlsStream::Write(const char* data, size_t size) {
 
 ssize_t TlsStream::Fail(int ssl_error, int socket_errno) {
   failed_ = true;
-  if (!SSL_is_init_finished(ssl_.get()) && handshake_failures_ != nullptr) {
+  // Not a refused renegotiation (SSL_is_init_finished() is false again then): only
+  // a connection that never carried a byte failed its handshake.
+  if (!established_ && handshake_failures_ != nullptr) {
     handshake_failures_->Increment();
   }
   ERR_clear_error();

@@ -69,6 +69,7 @@ class TlsStream {
   Counter* const handshake_failures_;
   bool read_wants_write_ = false;
   bool write_wants_read_ = false;
+  bool established_ = false;  // a byte went through: the handshake is done
   bool failed_ = false;  // a fatal error: no more I/O, no close_notify
 };
 

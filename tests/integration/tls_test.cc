@@ -153,6 +153,67 @@ TEST_F(TlsTest, InputOpenSslHoldsIsReadWithoutWaitingForTheSocket) {
   EXPECT_THAT(result.body, HasSubstr(R"("mode":"stream")"));
 }
 
+// A TLS client may end its side with close_notify and keep the TCP connection open.
+// Mid-body, that cuts the upload short and must be seen at once; the low-water mark
+// the server sets while a long body arrives (SO_RCVLOWAT) once hid the few bytes of
+// close_notify until BODY_TIMEOUT. Python's ssl module is the client: it can send
+// close_notify without a FIN.
+TEST_F(TlsTest, CloseNotifyMidBodyEndsTheUploadAtOnce) {
+  StartTlsServer({"--sink=discard", "--body-timeout=60s"});
+  constexpr std::string_view kClient = R"(
+import socket, ssl, sys, time
+port, cert = int(sys.argv[1]), sys.argv[2]
+context = ssl.create_default_context(cafile=cert)
+context.set_alpn_protocols(["http/1.1"])
+raw = socket.create_connection(("127.0.0.1", port))
+tls = context.wrap_socket(raw, server_hostname="127.0.0.1")
+length = 8 << 20
+tls.sendall(b"POST /upload HTTP/1.1\r\nHost: t\r\nContent-Type: application/x-test\r\n"
+            b"Content-Length: %d\r\n\r\n" % length + b"x" * (length // 2))
+time.sleep(0.3)  # the server is inside the body, its low-water mark set
+start = time.monotonic()
+tls.settimeout(20)
+try:
+    tls.unwrap()  # close_notify; TCP stays open; waits for the server to close
+    raw.settimeout(20)
+    while raw.recv(4096):
+        pass
+except socket.timeout:
+    print("still open after 20 s")
+    sys.exit(1)
+except (ssl.SSLError, OSError):
+    pass  # the server closed without a close_notify of its own: also an end
+print("closed after %.1f s" % (time.monotonic() - start))
+)";
+  absl::StatusOr<CommandResult> client =
+      RunCommand({"python3", "-c", std::string(kClient),
+                  absl::StrCat(server_->http_port()), cert_});
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(client->exit_code, 0) << client->output << client->errors;
+  EXPECT_THAT(client->output, HasSubstr("closed after"));
+  EXPECT_TRUE(MetricSoon("spillway_uploads_in_flight", 0));
+  ExpectStillServesAndTempDirEmpty();
+}
+
+// Renegotiation is refused (TLS 1.2; 1.3 has none), and a refusal on a connection that
+// already carried requests is not a failed handshake.
+TEST_F(TlsTest, RenegotiationIsRefusedAndNotCountedAsAFailedHandshake) {
+  StartTlsServer({"--sink=discard"});
+  // s_client renegotiates when a line holds just "R".
+  const std::string script = absl::StrCat(
+      "(sleep 0.5; printf 'GET /healthz HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n'; sleep 0.5; "
+      "echo R; sleep 1) | openssl s_client -connect 127.0.0.1:", server_->http_port(),
+      " -no_tls1_3 -CAfile ", cert_, " 2>&1");
+  absl::StatusOr<CommandResult> client = RunCommand({"bash", "-c", script});
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_THAT(client->output, HasSubstr("HTTP/1.1 200"));
+  EXPECT_THAT(client->output, HasSubstr("RENEGOTIATING"));
+  EXPECT_THAT(client->output, HasSubstr("no renegotiation"));
+  EXPECT_TRUE(MetricSoon("spillway_connections_open", 1));
+  EXPECT_EQ(MetricValue(Scrape(), "spillway_tls_handshake_failures_total"), 0);
+  ExpectStillServesAndTempDirEmpty();
+}
+
 TEST_F(TlsTest, ClientThatDoesNotSpeakTlsIsClosedAndCounted) {
   StartTlsServer({"--sink=discard"});
   absl::StatusOr<RawConnection> plain = RawConnection::Connect(server_->http_port());
