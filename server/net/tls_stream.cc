@@ -8,15 +8,15 @@
 
 namespace spillway {
 
-ssize_t TlsStream::Read(char* buffer, size_t size) {
-  read_wants_write_ = false;
+template <typename Io>
+ssize_t TlsStream::Transfer(Io io, size_t size, int other_direction, bool* wants_other) {
+  *wants_other = false;
   if (failed_) {
     errno = EPROTO;
     return -1;
   }
   ERR_clear_error();
-  const int n =
-      SSL_read(ssl_.get(), buffer, static_cast<int>(std::min<size_t>(size, INT_MAX)));
+  const int n = io(static_cast<int>(std::min<size_t>(size, INT_MAX)));
   if (n > 0) {
     established_ = true;
     return n;
@@ -25,10 +25,8 @@ ssize_t TlsStream::Read(char* buffer, size_t size) {
   const int error = SSL_get_error(ssl_.get(), n);
   switch (error) {
     case SSL_ERROR_WANT_READ:
-      errno = EAGAIN;
-      return -1;
     case SSL_ERROR_WANT_WRITE:
-      read_wants_write_ = true;
+      *wants_other = error == other_direction;
       errno = EAGAIN;
       return -1;
     case SSL_ERROR_ZERO_RETURN:
@@ -40,32 +38,14 @@ ssize_t TlsStream::Read(char* buffer, size_t size) {
   }
 }
 
+ssize_t TlsStream::Read(char* buffer, size_t size) {
+  return Transfer([&](int n) { return SSL_read(ssl_.get(), buffer, n); }, size,
+                  SSL_ERROR_WANT_WRITE, &read_wants_write_);
+}
+
 ssize_t TlsStream::Write(const char* data, size_t size) {
-  write_wants_read_ = false;
-  if (failed_) {
-    errno = EPROTO;
-    return -1;
-  }
-  ERR_clear_error();
-  const int n =
-      SSL_write(ssl_.get(), data, static_cast<int>(std::min<size_t>(size, INT_MAX)));
-  if (n > 0) {
-    established_ = true;
-    return n;
-  }
-  const int socket_errno = errno;
-  const int error = SSL_get_error(ssl_.get(), n);
-  switch (error) {
-    case SSL_ERROR_WANT_WRITE:
-      errno = EAGAIN;
-      return -1;
-    case SSL_ERROR_WANT_READ:
-      write_wants_read_ = true;
-      errno = EAGAIN;
-      return -1;
-    default:
-      return Fail(error, socket_errno);
-  }
+  return Transfer([&](int n) { return SSL_write(ssl_.get(), data, n); }, size,
+                  SSL_ERROR_WANT_READ, &write_wants_read_);
 }
 
 ssize_t TlsStream::Fail(int ssl_error, int socket_errno) {

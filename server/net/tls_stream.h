@@ -61,6 +61,11 @@ class TlsStream {
   struct SslDeleter {
     void operator()(SSL* ssl) const { SSL_free(ssl); }
   };
+  // SSL_read or SSL_write (`io`, given the byte count) as read(2)/send(2) would
+  // answer; `*wants_other` tells whether it waits on the socket's `other_direction`
+  // (SSL_ERROR_WANT_WRITE for a read, SSL_ERROR_WANT_READ for a write).
+  template <typename Io>
+  ssize_t Transfer(Io io, size_t size, int other_direction, bool* wants_other);
   // A fatal SSL_get_error() `ssl_error`: sets errno (the socket's own for a socket
   // error, else EPROTO), counts a failed handshake, returns -1.
   ssize_t Fail(int ssl_error, int socket_errno);

@@ -19,10 +19,7 @@ namespace {
 
 using ::spillway::testing::FileReceipt;
 using ::spillway::testing::RandomishBytes;
-using ::spillway::testing::ReadWholeFile;
-using ::spillway::testing::StoredNames;
 using ::testing::HasSubstr;
-using ::testing::SizeIs;
 
 enum class Client {
   kCurlHttp1Multipart,
@@ -183,11 +180,7 @@ TEST_P(ModesTest, ReceiptAndStoredBytesMatchInEveryMode) {
       // POST anyway, and the upload must still succeed over HTTP/1.1.
       EXPECT_EQ(result.version, "1.1");
     }
-    const std::vector<std::string> stored = StoredNames(result.body);
-    ASSERT_THAT(stored, SizeIs(1)) << result.body;
-    EXPECT_TRUE(ReadWholeFile(store_ + "/" + stored[0]) == data)
-        << "stored bytes differ: " << stored[0];
-    EXPECT_TRUE(TempDirEmptySoon());
+    ExpectStoredOnce(result, data);
   }
 }
 

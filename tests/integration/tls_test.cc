@@ -19,11 +19,8 @@ using ::spillway::testing::FileReceipt;
 using ::spillway::testing::HttpResult;
 using ::spillway::testing::MetricValue;
 using ::spillway::testing::RandomishBytes;
-using ::spillway::testing::ReadWholeFile;
-using ::spillway::testing::StoredNames;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using ::testing::SizeIs;
 
 // A self-signed P-256 certificate for 127.0.0.1 and its key, as PEM files.
 absl::Status MakeCertificate(const std::string& cert, const std::string& key) {
@@ -112,11 +109,7 @@ TEST_P(TlsModesTest, AlpnPicksTheProtocolAndEveryModeStoresTheBytesSent) {
     ASSERT_EQ(result.status, 201) << result.body << result.errors;
     EXPECT_EQ(result.version, client == Client::kCurlHttp1Multipart ? "1.1" : "2");
     EXPECT_THAT(result.body, HasSubstr(FileReceipt(data, mode.name)));
-    const std::vector<std::string> stored = StoredNames(result.body);
-    ASSERT_THAT(stored, SizeIs(1)) << result.body;
-    EXPECT_TRUE(ReadWholeFile(store_ + "/" + stored[0]) == data)
-        << "stored bytes differ: " << stored[0];
-    EXPECT_TRUE(TempDirEmptySoon());
+    ExpectStoredOnce(result, data);
   }
 }
 

@@ -186,6 +186,16 @@ class UploadFixture : public ::testing::Test {
     return names;
   }
 
+  // `result` (a dir: sink's receipt) names one stored file, which holds exactly
+  // `data`, and the temp dir empties.
+  void ExpectStoredOnce(const HttpResult& result, const std::string& data) const {
+    const std::vector<std::string> stored = StoredNames(result.body);
+    ASSERT_EQ(stored.size(), 1u) << result.body;
+    EXPECT_TRUE(ReadWholeFile(store_ + "/" + stored[0]) == data)
+        << "stored bytes differ: " << stored[0];
+    EXPECT_TRUE(TempDirEmptySoon());
+  }
+
   void ExpectStillServesAndTempDirEmpty() const {
     EXPECT_EQ(Curl({}, "/healthz").body, "ok\n");
     EXPECT_TRUE(TempDirEmptySoon()) << "left in the temp dir: " << SpillFiles().size();
