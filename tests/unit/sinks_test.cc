@@ -405,6 +405,45 @@ TEST_F(SinkPoolTest, StreamAbortedAfterAWholeFileStoresNothing) {
   EXPECT_THAT(ScopedTestDirList(sink_dir), IsEmpty());
 }
 
+// All or nothing at the end too: when one file cannot be renamed into place, those
+// already published are taken back and the uploader gets an error, not a receipt.
+TEST_F(SinkPoolTest, FileThatCannotBePublishedTakesBackTheOthers) {
+  const std::string sink_dir = parent_.path() + "/store";
+  Dispatcher dispatcher(settings_);
+  auto pool = SinkPool::Start({.sink = "dir:" + sink_dir, .workers = 1}, &dispatcher);
+  ASSERT_TRUE(pool.ok());
+  RequestInfo request;
+  request.path = "/big";
+  request.content_type = "multipart/form-data; boundary=b0undary";
+  StreamUploadOptions options;
+  options.chunk_size = 1000;
+  std::shared_ptr<StreamUploadSource> source =
+      *StreamUploadSource::Create(request, options, nullptr);
+  Notification replied;
+  ConsumerReply reply;
+  UploadHandle handle = dispatcher.Submit(source, [&](ConsumerReply r) {
+    reply = std::move(r);
+    replied.Notify();
+  });
+  // A directory where the second file's stored name goes: its rename must fail.
+  const std::string blocker = sink_dir + "/" + handle.upload_id() + "-1-second.bin";
+  ASSERT_TRUE(std::filesystem::create_directories(blocker + "/inside"));
+  ASSERT_TRUE(source
+                  ->Feed(absl::StrCat(
+                      "--b0undary\r\nContent-Disposition: form-data; name=\"a\"; "
+                      "filename=\"first.bin\"\r\n\r\n",
+                      TestBytes(2500), "\r\n--b0undary\r\nContent-Disposition: "
+                      "form-data; name=\"b\"; filename=\"second.bin\"\r\n\r\n",
+                      TestBytes(1500, 3), "\r\n--b0undary--\r\n"))
+                  .ok());
+  ASSERT_TRUE(source->Finish().ok());
+  ASSERT_TRUE(replied.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(reply.status, 500) << reply.body;
+  EXPECT_THAT(reply.body, HasSubstr("renaming in the sink directory"));
+  // Only the blocker is left: the first file was withdrawn, nothing partial stays.
+  EXPECT_THAT(ScopedTestDirList(sink_dir), ElementsAre(handle.upload_id() + "-1-second.bin"));
+}
+
 TEST(DirSinkFile, IsHiddenUntilPublishedAndCanBeWithdrawn) {
   ScopedTestDir dir;
   absl::StatusOr<std::unique_ptr<DirSink>> sink = DirSink::Open(dir.path());
