@@ -72,6 +72,7 @@ fuzz-run: fuzz
 	done
 
 bench: build
+	@SPILLWAY_SETUP_BENCH=1 bash scripts/setup.sh
 	@bash bench/run.sh build
 
 # The container image (docker/Dockerfile: spillwayd and the spillway CLI) as $(IMAGE).

@@ -5,7 +5,9 @@ Subcommands:
   freeport                         print a free loopback TCP port
   multipart OUT BOUNDARY SIZE...   write a multipart/form-data body: one text field and
                                    one file part of each SIZE bytes (random content)
-  proc PID                         print "cpu_ticks vmhwm_kib" (utime+stime of all threads)
+  proc PID                         print "cpu_ticks vmhwm_kib": utime+stime of all threads,
+                                   and VmHWM, of PID and its child processes added up
+                                   (nginx's workers are children of its master)
   h2load STDOUT LOGFILE            print "reqs ok rps p50_us p99_us" from an h2load run
                                    (req/s from its summary; latency percentiles from the
                                    per-request --log-file, which h2load 1.52 does not print)
@@ -45,15 +47,37 @@ def multipart(out, boundary, *sizes):
         f.write(b"--" + b + b"--\r\n")
 
 
-def proc(pid):
+def proc_stat(pid):
+    """(ppid, utime + stime ticks) of a live process."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-    hwm = 0
+    return int(fields[1]), int(fields[11]) + int(fields[12])  # fields 4, 14, 15
+
+
+def proc_hwm(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmHWM:"):
-                hwm = int(line.split()[1])
+                return int(line.split()[1])
+    return 0
+
+
+def proc(pid):
+    family = [int(pid)]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != int(pid):
+            try:
+                if proc_stat(entry)[0] == int(pid):
+                    family.append(int(entry))
+            except OSError:  # gone meanwhile
+                pass
+    ticks = hwm = 0
+    for p in family:
+        try:
+            ticks += proc_stat(p)[1]
+            hwm += proc_hwm(p)
+        except OSError:
+            pass
     print(ticks, hwm)
 
 
@@ -105,6 +129,33 @@ SCENARIOS = [
     ("c_h2", "(c) 4 KiB multipart, 100 conns, HTTP/2"),
     ("c_h1_tls", "(c) the same, HTTP/1.1 over TLS (info)"),
     ("c_h2_tls", "(c) the same, HTTP/2 over TLS (info)"),
+    ("ref_b_go", "(b) the same -> Go ParseMultipartForm (ref)"),
+    ("ref_c_h1_go", "(c) HTTP/1.1 -> Go ParseMultipartForm (ref)"),
+    ("ref_c_h2_go", "(c) HTTP/2 -> Go, h2c (ref)"),
+    ("ref_c_h1_nginx", "(c) HTTP/1.1 -> nginx, no parsing (ref)"),
+    ("ref_c_h2_nginx", "(c) HTTP/2 -> nginx, no parsing (ref)"),
+]
+
+# The reference servers' figures that issue 3 quotes for scale, from the machine its
+# targets were set on: (scenario, metric) -> value.
+ISSUE_REFERENCE = {
+    ("ref_b_go", "rps"): 128,
+    ("ref_c_h1_go", "rps"): 33000,
+    ("ref_c_h1_go", "cpu_us_per_upload"): 41,
+    ("ref_c_h2_go", "rps"): 20000,
+    ("ref_c_h2_go", "cpu_us_per_upload"): 72,
+    ("ref_c_h1_nginx", "rps"): 133000,
+}
+
+# Issue 3's (b) and (c) targets restated as ratios to those references:
+# (label, spillwayd scenario, reference scenario, metric, target value, higher is better).
+SCALED_TARGETS = [
+    ("(b) req/s / Go", "b", "ref_b_go", "rps", 250, True),
+    ("(c) HTTP/1.1 uploads/s / Go", "c_h1", "ref_c_h1_go", "rps", 66000, True),
+    ("(c) HTTP/1.1 uploads/s / nginx", "c_h1", "ref_c_h1_nginx", "rps", 66000, True),
+    ("(c) HTTP/1.1 CPU/upload / Go", "c_h1", "ref_c_h1_go", "cpu_us_per_upload", 15, False),
+    ("(c) HTTP/2 uploads/s / Go", "c_h2", "ref_c_h2_go", "rps", 60000, True),
+    ("(c) HTTP/2 CPU/upload / Go", "c_h2", "ref_c_h2_go", "cpu_us_per_upload", 15, False),
 ]
 
 
@@ -247,6 +298,40 @@ def report(path):
                          "(info)", ""))
     for name, value, target, v in rows:
         print(f"  {name:<36}{value:>18}   {target:<10}{v}")
+
+    if not any(nruns(s) for s, _ in ISSUE_REFERENCE):
+        return 0
+    print()
+    print("This machine against the one the targets were set on (the reference servers'")
+    print("figures here / the issue's figures for them):")
+    for (s, m), theirs in ISSUE_REFERENCE.items():
+        ours = med(s, m)
+        if ours is not None:
+            label = dict(SCENARIOS)[s].replace(" (ref)", "") + (
+                " CPU/upload" if m == "cpu_us_per_upload" else " req/s")
+            shown = fmt_cpu(ours) if m == "cpu_us_per_upload" else f"{ours:.0f}"
+            print(f"  {label:<52}{shown:>10} / {theirs:<7}{ours / theirs:.2f}x")
+    print()
+    print("Targets as ratios to the references (target / the issue's reference figure),")
+    print("against spillwayd / the reference measured in this run:")
+    for label, s, ref, m, target, higher in SCALED_TARGETS:
+        ours, theirs = med(s, m), med(ref, m)
+        if ours is None or not theirs:
+            continue
+        want = target / ISSUE_REFERENCE[(ref, m)]
+        r = ours / theirs
+        sign = ">=" if higher else "<="
+        print(f"  {label:<36}{r:>17.3f}x   {sign} {want:.3f}x  "
+              f"{verdict(r >= want if higher else r <= want)}")
+    for label, s, ref in (("(b) peak RSS / Go", "b", "ref_b_go"),
+                          ("(c) HTTP/2 uploads/s / nginx", "c_h2", "ref_c_h2_nginx"),
+                          ("(c) HTTP/1.1 CPU/upload / nginx", "c_h1", "ref_c_h1_nginx"),
+                          ("(c) HTTP/2 CPU/upload / nginx", "c_h2", "ref_c_h2_nginx")):
+        m = "hwm_kib" if "RSS" in label else ("rps" if "uploads/s" in label else
+                                               "cpu_us_per_upload")
+        ours, theirs = med(s, m), med(ref, m)
+        if ours is not None and theirs:
+            print(f"  {label:<36}{ours / theirs:>17.3f}x   (info)")
     return 0
 
 

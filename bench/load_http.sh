@@ -14,6 +14,12 @@
 # For information, (a) over HTTP/2 and HTTP/1.1 and (c) again over TLS (a self-signed
 # P-256 certificate; h2load picks h2 by ALPN, or http/1.1 with --h1), and nghttpd over
 # TLS receiving the same 1 GiB body.
+# For scale, (b) and (c) also run against the two servers the issue quotes figures of:
+# Go's net/http with ParseMultipartForm (bench/go_multipart_server.go, built here with
+# Debian's Go) and nginx answering 200 without parsing the body ((c) only). Their
+# figures on this machine against the issue's tell how fast this machine is, and the
+# report restates each (b)/(c) target as a ratio to them. `make bench` installs go and
+# nginx; without them these rows are left out.
 # h2load runs one thread per core for (b) and (c): one thread paces all the connections
 # by its own turnaround (here, a thread per core gave (c) over HTTP/1.1 about 15% more
 # uploads/s and a lower p99 at the same server CPU per upload). Beside the server's CPU
@@ -27,7 +33,8 @@
 # Knobs: LOAD_RUNS, LOAD_BIG_MIB (1024), LOAD_B_REQUESTS (256), LOAD_C_REQUESTS (50000),
 #        LOAD_B_PROTO (h1|h2), LOAD_H2LOAD_THREADS (cores; (a) uses 1: one connection),
 #        LOAD_EVENT_LOOPS (0 = cores),
-#        LOAD_ONLY (an extended regex of scenario names to run, e.g. '^c_'; default all).
+#        LOAD_ONLY (an extended regex of scenario names to run, e.g. '^c_'; default all;
+#        the reference servers' scenarios start with ref_).
 set -euo pipefail
 
 build=${1:-build}
@@ -66,6 +73,21 @@ results="$work/results"
 tls=0
 scheme() { if ((tls)); then echo https; else echo http; fi; }
 
+# Waits for the server just started in the background to answer URL; exits if it
+# does not.
+wait_ready() {  # name url curl-args...
+  local name=$1 url=$2 i
+  shift 2
+  for i in $(seq 200); do
+    curl -sfk "$@" -o /dev/null "$url" && return 0
+    kill -0 "$srv_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "load_http: $name did not start:" >&2
+  cat "$work/srv.out" "$work/srv.err" >&2
+  exit 1
+}
+
 srv_pid="" port=""
 start_spillwayd() {
   local tls_args=()
@@ -83,11 +105,60 @@ start_spillwayd() {
     kill -0 "$srv_pid" 2>/dev/null || break
     sleep 0.05
   done
-  if [[ -z $port ]] || ! curl -sfk -o /dev/null "$(scheme)://127.0.0.1:$port/healthz"; then
-    echo "load_http: spillwayd did not start:" >&2
-    cat "$work/srv.out" "$work/srv.err" >&2
-    exit 1
-  fi
+  wait_ready spillwayd "$(scheme)://127.0.0.1:${port:-0}/healthz"
+}
+
+# The reference servers, each started on a fresh port and stopped like spillwayd.
+start_go() {
+  port=$("$py" "$helper" freeport)
+  TMPDIR="$spill" "$work/go_multipart_server" -addr="127.0.0.1:$port" \
+    >"$work/srv.out" 2>"$work/srv.err" &
+  srv_pid=$!
+  pids+=("$srv_pid")
+  wait_ready go_multipart_server "http://127.0.0.1:$port/healthz"
+}
+
+# nginx 1.22 serves HTTP/1.1 or (with nginx_h2=1) h2c by prior knowledge on a port,
+# not both. One worker per core, like spillwayd's event loops; the master is srv_pid,
+# and proc_read adds its children.
+nginx_h2=0
+start_nginx() {
+  port=$("$py" "$helper" freeport)
+  local h2="" curl_h2=()
+  ((nginx_h2)) && h2=" http2" && curl_h2=(--http2-prior-knowledge)
+  mkdir -p "$work/nginx"
+  cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes $(nproc);
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  client_max_body_size 64m;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$port$h2;
+    location / { return 200 "ok\n"; }
+  }
+}
+EOF
+  nginx -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" \
+    >"$work/srv.out" 2>"$work/srv.err" &
+  srv_pid=$!
+  pids+=("$srv_pid")
+  wait_ready nginx "http://127.0.0.1:$port/" "${curl_h2[@]}"
+}
+
+# The server scen_multi runs against: spillway, go or nginx.
+target=spillway
+start_target() {
+  case $target in
+    spillway) start_spillwayd --file-upload-checksum=none ;;
+    go) start_go ;;
+    nginx) start_nginx ;;
+  esac
 }
 
 # Records the server's CPU per upload and peak RSS between two proc_read snapshots.
@@ -135,6 +206,16 @@ b8_bytes=$(stat -c %s "$work/b8.body")
 c_bytes=$(stat -c %s "$work/c.body")
 mkdir -p "$work/docroot"
 echo ok >"$work/docroot/index.html"
+refs=1
+if command -v go >/dev/null && command -v nginx >/dev/null &&
+  cp "$here/go_multipart_server.go" "$work/" &&
+  (cd "$work" && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$(cd "$build" && pwd)/go-cache" \
+    go build -o go_multipart_server go_multipart_server.go); then
+  :
+else
+  refs=0
+  note "reference servers left out: go (with golang-golang-x-net-dev) or nginx missing, or the build failed (make bench installs them)"
+fi
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
   -keyout "$work/key.pem" -out "$work/cert.pem" -subj /CN=127.0.0.1 2>/dev/null
 
@@ -234,7 +315,7 @@ scen_a_nghttpd() {  # scen
 scen_multi() {  # scen body bytes requests clients proto-flag...
   local scen=$1 body=$2 bytes=$3 n=$4 c=$5
   shift 5
-  start_spillwayd --file-upload-checksum=none
+  start_target
   local t0 t1 hwm _
   read -r t0 _ < <(proc_read "$srv_pid")
   run_h2load "$scen" "$bytes" "$@" -n "$n" -c "$c" -d "$body" -H "$ctype" \
@@ -275,10 +356,20 @@ for r in $(seq "$runs"); do
   tls=1 run scen_a_h2load a_h2_tls none
   tls=1 run scen_a_nghttpd a_nghttpd_tls
   run scen_multi b "$work/b.body" "$b_bytes" "$b_requests" 64 "${b_flag[@]}"
+  if ((refs)); then
+    target=go run scen_multi ref_b_go "$work/b.body" "$b_bytes" "$b_requests" 64 "${b_flag[@]}"
+  fi
   run scen_multi b_1m "$work/b1.body" "$b1_bytes" $((b_requests * 2)) 64 "${b_flag[@]}"
   run scen_multi b_8m "$work/b8.body" "$b8_bytes" $((b_requests / 2)) 64 "${b_flag[@]}"
   run scen_multi c_h1 "$work/c.body" "$c_bytes" "$c_requests" 100 --h1
   run scen_multi c_h2 "$work/c.body" "$c_bytes" "$c_requests" 100
+  if ((refs)); then
+    target=go run scen_multi ref_c_h1_go "$work/c.body" "$c_bytes" "$c_requests" 100 --h1
+    target=go run scen_multi ref_c_h2_go "$work/c.body" "$c_bytes" "$c_requests" 100
+    target=nginx run scen_multi ref_c_h1_nginx "$work/c.body" "$c_bytes" "$c_requests" 100 --h1
+    nginx_h2=1 target=nginx run scen_multi ref_c_h2_nginx "$work/c.body" "$c_bytes" \
+      "$c_requests" 100
+  fi
   tls=1 run scen_multi c_h1_tls "$work/c.body" "$c_bytes" "$c_requests" 100 --h1
   tls=1 run scen_multi c_h2_tls "$work/c.body" "$c_bytes" "$c_requests" 100
 done

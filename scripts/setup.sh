@@ -18,6 +18,11 @@ packages=(
 if [[ "${SPILLWAY_SETUP_FUZZ:-1}" == 1 ]]; then
   packages+=(clang libclang-rt-14-dev)
 fi
+# The reference servers of make bench (bench/load_http.sh): Go with golang.org/x/net
+# (bench/go_multipart_server.go) and nginx. Only make bench asks for them.
+if [[ "${SPILLWAY_SETUP_BENCH:-0}" == 1 ]]; then
+  packages+=(golang-go golang-golang-x-net-dev nginx-light)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -35,3 +40,10 @@ if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Where systemd runs, Debian starts nginx's default site on port 80 at install. The
+# benchmark starts its own nginx on a free loopback port, so the service is turned off
+# again -- only when this run installed it.
+if [[ " ${missing[*]} " == *" nginx-light "* && -d /run/systemd/system ]]; then
+  $sudo systemctl disable --now nginx >/dev/null 2>&1 || true
+  echo "setup: nginx installed for make bench; its system service is disabled" >&2
+fi
