@@ -207,9 +207,10 @@ c_bytes=$(stat -c %s "$work/c.body")
 mkdir -p "$work/docroot"
 echo ok >"$work/docroot/index.html"
 refs=1
+go_cache="$(cd "$build" && pwd)/go-cache"  # absolute: the build runs in $work
 if command -v go >/dev/null && command -v nginx >/dev/null &&
   cp "$here/go_multipart_server.go" "$work/" &&
-  (cd "$work" && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$(cd "$build" && pwd)/go-cache" \
+  (cd "$work" && GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$go_cache" \
     go build -o go_multipart_server go_multipart_server.go); then
   :
 else
