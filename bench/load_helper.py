@@ -7,7 +7,8 @@ Subcommands:
                                    one file part of each SIZE bytes (random content)
   proc PID                         print "cpu_ticks vmhwm_kib": utime+stime of all threads,
                                    and VmHWM, of PID and its child processes added up
-                                   (nginx's workers are children of its master)
+                                   (nginx's workers are children of its master; their
+                                   shared pages count once per process)
   h2load STDOUT LOGFILE            print "reqs ok rps p50_us p99_us" from an h2load run
                                    (req/s from its summary; latency percentiles from the
                                    per-request --log-file, which h2load 1.52 does not print)
@@ -323,12 +324,11 @@ def report(path):
         sign = ">=" if higher else "<="
         print(f"  {label:<36}{r:>17.3f}x   {sign} {want:.3f}x  "
               f"{verdict(r >= want if higher else r <= want)}")
-    for label, s, ref in (("(b) peak RSS / Go", "b", "ref_b_go"),
-                          ("(c) HTTP/2 uploads/s / nginx", "c_h2", "ref_c_h2_nginx"),
-                          ("(c) HTTP/1.1 CPU/upload / nginx", "c_h1", "ref_c_h1_nginx"),
-                          ("(c) HTTP/2 CPU/upload / nginx", "c_h2", "ref_c_h2_nginx")):
-        m = "hwm_kib" if "RSS" in label else ("rps" if "uploads/s" in label else
-                                               "cpu_us_per_upload")
+    for label, s, ref, m in (
+            ("(b) peak RSS / Go", "b", "ref_b_go", "hwm_kib"),
+            ("(c) HTTP/2 uploads/s / nginx", "c_h2", "ref_c_h2_nginx", "rps"),
+            ("(c) HTTP/1.1 CPU/upload / nginx", "c_h1", "ref_c_h1_nginx", "cpu_us_per_upload"),
+            ("(c) HTTP/2 CPU/upload / nginx", "c_h2", "ref_c_h2_nginx", "cpu_us_per_upload")):
         ours, theirs = med(s, m), med(ref, m)
         if ours is not None and theirs:
             print(f"  {label:<36}{ours / theirs:>17.3f}x   (info)")
