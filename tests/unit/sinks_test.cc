@@ -151,9 +151,17 @@ class SinkPoolTest : public ::testing::Test {
   }
 
   // A raw body streamed in 1000-byte chunks; the test is its producer.
-  static std::shared_ptr<StreamUploadSource> RawStream() {
+  static std::shared_ptr<StreamUploadSource> RawStream() { return Stream(""); }
+
+  // The same for a multipart body with the boundary "b0undary".
+  static std::shared_ptr<StreamUploadSource> MultipartStream() {
+    return Stream("multipart/form-data; boundary=b0undary");
+  }
+
+  static std::shared_ptr<StreamUploadSource> Stream(std::string content_type) {
     RequestInfo request;
     request.path = "/big";
+    request.content_type = std::move(content_type);
     StreamUploadOptions options;
     options.chunk_size = 1000;
     return *StreamUploadSource::Create(request, options, nullptr);
@@ -373,13 +381,7 @@ TEST_F(SinkPoolTest, StreamAbortedAfterAWholeFileStoresNothing) {
   Dispatcher dispatcher(settings_);
   auto pool = SinkPool::Start({.sink = "dir:" + sink_dir, .workers = 1}, &dispatcher);
   ASSERT_TRUE(pool.ok());
-  RequestInfo request;
-  request.path = "/big";
-  request.content_type = "multipart/form-data; boundary=b0undary";
-  StreamUploadOptions options;
-  options.chunk_size = 1000;
-  std::shared_ptr<StreamUploadSource> source =
-      *StreamUploadSource::Create(request, options, nullptr);
+  std::shared_ptr<StreamUploadSource> source = MultipartStream();
   UploadHandle handle = dispatcher.Submit(source, [](ConsumerReply) {});
   ASSERT_TRUE(source
                   ->Feed(absl::StrCat(
@@ -412,13 +414,7 @@ TEST_F(SinkPoolTest, FileThatCannotBePublishedTakesBackTheOthers) {
   Dispatcher dispatcher(settings_);
   auto pool = SinkPool::Start({.sink = "dir:" + sink_dir, .workers = 1}, &dispatcher);
   ASSERT_TRUE(pool.ok());
-  RequestInfo request;
-  request.path = "/big";
-  request.content_type = "multipart/form-data; boundary=b0undary";
-  StreamUploadOptions options;
-  options.chunk_size = 1000;
-  std::shared_ptr<StreamUploadSource> source =
-      *StreamUploadSource::Create(request, options, nullptr);
+  std::shared_ptr<StreamUploadSource> source = MultipartStream();
   Notification replied;
   ConsumerReply reply;
   UploadHandle handle = dispatcher.Submit(source, [&](ConsumerReply r) {
