@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -167,18 +168,39 @@ class SinkPoolTest : public ::testing::Test {
     return *StreamUploadSource::Create(request, options, nullptr);
   }
 
+  // The start of a two-file body for MultipartStream(): "first.bin" (2500 bytes)
+  // whole, and "second.bin" begun (1500 bytes); no closing boundary yet.
+  static std::string TwoFilesBegun() {
+    return absl::StrCat(
+        "--b0undary\r\nContent-Disposition: form-data; name=\"a\"; "
+        "filename=\"first.bin\"\r\n\r\n",
+        TestBytes(2500), "\r\n--b0undary\r\nContent-Disposition: "
+        "form-data; name=\"b\"; filename=\"second.bin\"\r\n\r\n",
+        TestBytes(1500, 3));
+  }
+
+  // A consumer reply still to come, for tests that feed an upload after submitting it.
+  struct PendingReply {
+    absl::AnyInvocable<void(ConsumerReply) &&> Callback() {
+      return [this](ConsumerReply r) {
+        reply = std::move(r);
+        arrived.Notify();
+      };
+    }
+    bool Wait() { return arrived.WaitForNotificationWithTimeout(absl::Seconds(10)); }
+
+    Notification arrived;
+    ConsumerReply reply;
+  };
+
   // Submits and waits for the reply.
   ConsumerReply Run(Dispatcher& dispatcher, std::shared_ptr<UploadSource> source,
                     std::string* upload_id = nullptr) {
-    Notification done;
-    ConsumerReply reply;
-    UploadHandle handle = dispatcher.Submit(std::move(source), [&](ConsumerReply r) {
-      reply = std::move(r);
-      done.Notify();
-    });
+    PendingReply pending;
+    UploadHandle handle = dispatcher.Submit(std::move(source), pending.Callback());
     if (upload_id != nullptr) *upload_id = handle.upload_id();
-    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
-    return reply;
+    EXPECT_TRUE(pending.Wait());
+    return std::move(pending.reply);
   }
 
   ScopedTestDir spill_dir_;
@@ -295,12 +317,8 @@ TEST_F(SinkPoolTest, DiscardSinkTakesEachStreamedChunkOnTheProducersThread) {
   auto pool = SinkPool::Start({.sink = "discard", .workers = 1}, &dispatcher);
   ASSERT_TRUE(pool.ok());
   std::shared_ptr<StreamUploadSource> source = RawStream();
-  Notification done;
-  ConsumerReply reply;
-  UploadHandle handle = dispatcher.Submit(source, [&](ConsumerReply r) {
-    reply = std::move(r);
-    done.Notify();
-  });
+  PendingReply pending;
+  UploadHandle handle = dispatcher.Submit(source, pending.Callback());
   const std::string data = TestBytes(10500, 9);
   // The producer runs on a thread of its own, as an event loop does. Every event is
   // handled before Feed() returns (RunSinkDeliveryInline): nothing is ever queued,
@@ -313,7 +331,8 @@ TEST_F(SinkPoolTest, DiscardSinkTakesEachStreamedChunkOnTheProducersThread) {
     EXPECT_TRUE(source->Finish().ok());
   });
   producer.join();
-  ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(pending.Wait());
+  const ConsumerReply& reply = pending.reply;
   EXPECT_EQ(reply.status, 200);
   EXPECT_THAT(reply.body, HasSubstr("\"size\":10500,\"sha256\":\"" + Sha256Hex(data) +
                                         "\",\"mode\":\"stream\""));
@@ -383,14 +402,7 @@ TEST_F(SinkPoolTest, StreamAbortedAfterAWholeFileStoresNothing) {
   ASSERT_TRUE(pool.ok());
   std::shared_ptr<StreamUploadSource> source = MultipartStream();
   UploadHandle handle = dispatcher.Submit(source, [](ConsumerReply) {});
-  ASSERT_TRUE(source
-                  ->Feed(absl::StrCat(
-                      "--b0undary\r\nContent-Disposition: form-data; name=\"a\"; "
-                      "filename=\"first.bin\"\r\n\r\n",
-                      TestBytes(2500), "\r\n--b0undary\r\nContent-Disposition: "
-                      "form-data; name=\"b\"; filename=\"second.bin\"\r\n\r\n",
-                      TestBytes(1500, 3)))
-                  .ok());
+  ASSERT_TRUE(source->Feed(TwoFilesBegun()).ok());
   // The worker has written the first file whole and is writing the second.
   for (int i = 0; i < 500 && ScopedTestDirList(sink_dir).size() < 2; ++i) {
     absl::SleepFor(absl::Milliseconds(2));
@@ -415,25 +427,15 @@ TEST_F(SinkPoolTest, FileThatCannotBePublishedTakesBackTheOthers) {
   auto pool = SinkPool::Start({.sink = "dir:" + sink_dir, .workers = 1}, &dispatcher);
   ASSERT_TRUE(pool.ok());
   std::shared_ptr<StreamUploadSource> source = MultipartStream();
-  Notification replied;
-  ConsumerReply reply;
-  UploadHandle handle = dispatcher.Submit(source, [&](ConsumerReply r) {
-    reply = std::move(r);
-    replied.Notify();
-  });
+  PendingReply pending;
+  UploadHandle handle = dispatcher.Submit(source, pending.Callback());
   // A directory where the second file's stored name goes: its rename must fail.
   const std::string blocker = sink_dir + "/" + handle.upload_id() + "-1-second.bin";
   ASSERT_TRUE(std::filesystem::create_directories(blocker + "/inside"));
-  ASSERT_TRUE(source
-                  ->Feed(absl::StrCat(
-                      "--b0undary\r\nContent-Disposition: form-data; name=\"a\"; "
-                      "filename=\"first.bin\"\r\n\r\n",
-                      TestBytes(2500), "\r\n--b0undary\r\nContent-Disposition: "
-                      "form-data; name=\"b\"; filename=\"second.bin\"\r\n\r\n",
-                      TestBytes(1500, 3), "\r\n--b0undary--\r\n"))
-                  .ok());
+  ASSERT_TRUE(source->Feed(absl::StrCat(TwoFilesBegun(), "\r\n--b0undary--\r\n")).ok());
   ASSERT_TRUE(source->Finish().ok());
-  ASSERT_TRUE(replied.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(pending.Wait());
+  const ConsumerReply& reply = pending.reply;
   EXPECT_EQ(reply.status, 500) << reply.body;
   EXPECT_THAT(reply.body, HasSubstr("renaming in the sink directory"));
   // Only the blocker is left: the first file was withdrawn, nothing partial stays.
